@@ -1,0 +1,33 @@
+// The CLI is a thin layer: each command parses flags and calls the library.
+#pragma once
+#include <string>
+
+namespace CLI { class App; }
+
+namespace invdiff {
+struct UNetConfig;
+struct TrainConfig;
+}
+
+namespace invdiff::cli {
+
+struct GlobalOptions {
+  int threads = 0;            // 0: all hardware cores
+  std::string device = "cpu";
+  bool quiet = false;
+};
+
+// Sets threads/allocator and resolves the device; call at the start of every command.
+void setup_runtime(const GlobalOptions& g);
+
+// Flag groups shared by `train` and `run`.
+void add_unet_options(CLI::App* cmd, UNetConfig& u);
+void add_train_options(CLI::App* cmd, TrainConfig& t);
+
+void add_data_command(CLI::App& app, GlobalOptions& g);
+void add_train_command(CLI::App& app, GlobalOptions& g);
+void add_sample_command(CLI::App& app, GlobalOptions& g);
+void add_run_command(CLI::App& app, GlobalOptions& g);
+void add_info_command(CLI::App& app, GlobalOptions& g);
+
+}  // namespace invdiff::cli

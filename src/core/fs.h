@@ -1,0 +1,17 @@
+// Filesystem helpers. Every write that matters is atomic: a temp file beside the target, then
+// rename(2), so an interrupted run never leaves a half-written file under the final name.
+#pragma once
+#include <functional>
+#include <string>
+
+namespace invdiff {
+
+void atomic_write_text(const std::string& path, const std::string& content);
+// Calls writer(tmp_path) and renames tmp_path to path if it returns without throwing.
+void atomic_write_with(const std::string& path, const std::function<void(const std::string&)>& writer);
+std::string read_text(const std::string& path);
+void ensure_dir(const std::string& path);
+bool file_exists(const std::string& path);
+std::string join_path(const std::string& a, const std::string& b);
+
+}  // namespace invdiff

@@ -1,0 +1,137 @@
+#include "data/dataset.h"
+
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <set>
+#include <stdexcept>
+
+#include "core/fs.h"
+#include "data/image_io.h"
+
+namespace invdiff {
+
+namespace {
+nlohmann::json read_manifest(const std::string& dir) {
+  std::string p = join_path(dir, "manifest.json");
+  if (!file_exists(p)) return nlohmann::json::object();
+  try {
+    return nlohmann::json::parse(read_text(p));
+  } catch (const nlohmann::json::exception& e) {
+    throw std::runtime_error(p + ": invalid JSON (" + e.what() + ")");
+  }
+}
+
+CsvTable read_metadata_csv(const std::string& dir) {
+  if (!file_exists(dir)) throw std::runtime_error("dataset directory not found: " + dir);
+  std::string p = join_path(dir, "metadata.csv");
+  if (!file_exists(p)) throw std::runtime_error(dir + ": no metadata.csv (expected an image folder + metadata.csv)");
+  return read_csv(p);
+}
+
+std::string resolve_target(const nlohmann::json& manifest, const std::string& requested) {
+  if (!requested.empty()) return requested;
+  if (manifest.contains("target_column")) return manifest["target_column"].get<std::string>();
+  return "class";
+}
+}  // namespace
+
+std::vector<std::string> dataset_class_names(const std::string& dir, const std::string& target_column) {
+  auto manifest = read_manifest(dir);
+  std::string target = resolve_target(manifest, target_column);
+  if (manifest.contains("class_names") && target == manifest.value("target_column", std::string()))
+    return manifest["class_names"].get<std::vector<std::string>>();
+  auto meta = read_metadata_csv(dir);
+  size_t col = meta.column(target);
+  std::set<std::string> uniq;
+  for (const auto& r : meta.rows) uniq.insert(r[col]);
+  return {uniq.begin(), uniq.end()};
+}
+
+ImageDataset load_dataset(const std::string& dir, const DatasetOptions& opt) {
+  auto manifest = read_manifest(dir);
+  auto meta = read_metadata_csv(dir);
+  ImageDataset ds;
+  ds.root = dir;
+  ds.split = opt.split;
+  ds.target_column = resolve_target(manifest, opt.target_column);
+  size_t file_col = meta.column("file");
+  size_t target_col = meta.column(ds.target_column);
+  bool has_split = meta.has_column("split") && !opt.split.empty();
+  size_t split_col = has_split ? meta.column("split") : 0;
+  ds.class_names = dataset_class_names(dir, ds.target_column);
+  std::map<std::string, int64_t> class_index;
+  for (size_t i = 0; i < ds.class_names.size(); ++i) class_index[ds.class_names[i]] = static_cast<int64_t>(i);
+
+  std::vector<int64_t> labels;
+  for (const auto& r : meta.rows) {
+    if (has_split && r[split_col] != opt.split) continue;
+    if (opt.limit >= 0 && static_cast<int64_t>(ds.files.size()) >= opt.limit) break;
+    auto it = class_index.find(r[target_col]);
+    if (it == class_index.end())
+      throw std::runtime_error(dir + "/metadata.csv: value '" + r[target_col] + "' of column '" + ds.target_column +
+                               "' is not among the manifest's class_names");
+    ds.files.push_back(r[file_col]);
+    labels.push_back(it->second);
+  }
+  if (ds.files.empty())
+    throw std::runtime_error(dir + ": no rows" + (has_split ? " in split '" + opt.split + "'" : std::string()));
+
+  std::vector<at::Tensor> imgs;
+  imgs.reserve(ds.files.size());
+  for (const auto& f : ds.files) {
+    std::string p = join_path(dir, f);
+    if (!file_exists(p)) throw std::runtime_error(dir + ": image listed in metadata.csv is missing: " + f);
+    auto img = read_image(p, opt.channels);
+    if (!imgs.empty() && img.sizes() != imgs.front().sizes())
+      throw std::runtime_error(dir + ": images differ in size: " + ds.files.front() + " is " +
+                               std::to_string(imgs.front().size(1)) + "x" + std::to_string(imgs.front().size(2)) +
+                               ", " + f + " is " + std::to_string(img.size(1)) + "x" + std::to_string(img.size(2)));
+    imgs.push_back(img);
+  }
+  ds.images = torch::stack(imgs);
+  ds.labels = torch::tensor(labels, torch::kInt64);
+  return ds;
+}
+
+CsvTable load_metadata(const std::string& dir, const std::string& split) {
+  auto meta = read_metadata_csv(dir);
+  if (split.empty() || !meta.has_column("split")) return meta;
+  size_t sc = meta.column("split");
+  CsvTable out;
+  out.header = meta.header;
+  out.source = meta.source;
+  for (auto& r : meta.rows)
+    if (r[sc] == split) out.rows.push_back(std::move(r));
+  return out;
+}
+
+BatchSampler::BatchSampler(int64_t n, int64_t batch_size, uint64_t seed)
+    : n_(n), batch_(batch_size), seed_(seed) {
+  if (n <= 0) throw std::invalid_argument("BatchSampler: empty dataset");
+  if (batch_size <= 0) throw std::invalid_argument("BatchSampler: batch size must be positive");
+  // A batch larger than the dataset draws from one permutation repeated (wrapping).
+  steps_per_epoch_ = std::max<int64_t>(1, n / batch_size);
+}
+
+std::vector<int64_t> BatchSampler::batch(int64_t step) const {
+  int64_t epoch = step / steps_per_epoch_;
+  int64_t within = step % steps_per_epoch_;
+  if (epoch != cached_epoch_) {
+    std::mt19937_64 g(seed_ * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(epoch) * 0xBF58476D1CE4E5B9ull + 7);
+    perm_.resize(n_);
+    for (int64_t i = 0; i < n_; ++i) perm_[i] = i;
+    for (int64_t i = n_; i > 1; --i) std::swap(perm_[i - 1], perm_[g() % i]);
+    cached_epoch_ = epoch;
+  }
+  std::vector<int64_t> out(batch_);
+  for (int64_t j = 0; j < batch_; ++j) out[j] = perm_[(within * batch_ + j) % n_];
+  return out;
+}
+
+at::Tensor BatchSampler::batch_tensor(int64_t step) const { return torch::tensor(batch(step), torch::kInt64); }
+
+}  // namespace invdiff

@@ -1,0 +1,21 @@
+// The paper's Bias metric (SPEC section 3): for a prompt with attribute shares f_1..f_K,
+// Bias_p = 2 / (K (K - 1)) * sum_{i<j} |f_i - f_j|; Bias = mean over prompts.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+namespace invdiff {
+
+double bias_from_shares(const std::vector<double>& f);
+// counts[k] -> shares; an all-zero row scores 0 (no evidence either way) and is flagged by callers.
+std::vector<double> shares_from_counts(const std::vector<int64_t>& counts);
+
+struct BiasReport {
+  std::vector<std::vector<double>> shares;  // per prompt, per attribute class
+  std::vector<double> per_prompt;
+  double mean = 0;
+};
+// attr[i] in [0, K) (or -1: unclassifiable, excluded from the shares) for images of prompt[i].
+BiasReport bias_report(const std::vector<int64_t>& prompt, const std::vector<int64_t>& attr, int64_t num_prompts, int64_t K);
+
+}  // namespace invdiff

@@ -1,0 +1,51 @@
+#include "pipeline/generate.h"
+
+#include <torch/torch.h>
+
+#include "core/progress.h"
+
+namespace invdiff {
+
+EpsFn model_eps_fn(const DiffusionModel& m) {
+  UNet net = m.unet;
+  return [net](const at::Tensor& x, const at::Tensor& t, const at::Tensor& y) mutable {
+    torch::NoGradGuard ng;
+    return net->forward(x, t, y);
+  };
+}
+
+at::Tensor generate(const EpsFn& eps_fn, const NoiseSchedule& sch, int64_t null_class, const std::vector<int64_t>& labels,
+                    const std::vector<int64_t>& image_shape, const GenerateOptions& opt, const c10::Device& device,
+                    bool progress) {
+  torch::NoGradGuard ng;
+  EpsFn f = with_cfg(eps_fn, opt.cfg_scale, null_class);
+  const int64_t n = static_cast<int64_t>(labels.size());
+  std::vector<at::Tensor> out;
+  ProgressBar bar("generate", n, 0, progress && n > opt.batch_size);
+  for (int64_t start = 0, chunk = 0; start < n; start += opt.batch_size, ++chunk) {
+    int64_t m = std::min(opt.batch_size, n - start);
+    std::vector<int64_t> lab(labels.begin() + start, labels.begin() + start + m);
+    auto y = torch::tensor(lab, torch::kInt64).to(device);
+    std::vector<int64_t> shape{m};
+    shape.insert(shape.end(), image_shape.begin(), image_shape.end());
+    SamplerOptions so = opt.sampler;
+    so.seed = opt.sampler.seed + static_cast<uint64_t>(chunk);
+    so.progress = progress && n <= opt.batch_size;
+    out.push_back(sample(f, sch, y, shape, so).to(torch::kCPU));
+    bar.update(start + m);
+  }
+  bar.finish();
+  return torch::cat(out);
+}
+
+nlohmann::json generation_params(const std::string& model_path, const GenerateOptions& opt) {
+  return {{"model", model_path},
+          {"sampling_method", sampler_name(opt.sampler.kind)},
+          {"steps", opt.sampler.steps},
+          {"eta", opt.sampler.eta},
+          {"cfg_scale", opt.cfg_scale},
+          {"seed", opt.sampler.seed},
+          {"software", "invdiff 0.1.0"}};
+}
+
+}  // namespace invdiff

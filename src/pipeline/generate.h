@@ -1,0 +1,32 @@
+// Generation pipeline: a loaded model + a sampler -> images. The only place that joins the
+// network (model/) to the samplers (diffusion/).
+#pragma once
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "diffusion/samplers.h"
+#include "train/checkpoint.h"
+
+namespace invdiff {
+
+struct GenerateOptions {
+  SamplerOptions sampler;
+  double cfg_scale = 1.0;
+  int64_t batch_size = 256;  // images per network call (before the CFG doubling)
+};
+
+// The model's noise predictor as an EpsFn (no autograd).
+EpsFn model_eps_fn(const DiffusionModel& m);
+
+// Samples one image per entry of `labels` (condition indices), in chunks; the seed of chunk k is
+// sampler.seed + k, so a set is reproducible whatever the chunking of later calls.
+at::Tensor generate(const EpsFn& eps_fn, const NoiseSchedule& sch, int64_t null_class, const std::vector<int64_t>& labels,
+                    const std::vector<int64_t>& image_shape, const GenerateOptions& opt, const c10::Device& device,
+                    bool progress = false);
+
+// The parameters of a generation, as stored in PNG text chunks and reports.
+nlohmann::json generation_params(const std::string& model_path, const GenerateOptions& opt);
+
+}  // namespace invdiff

@@ -1,0 +1,65 @@
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "core/csv.h"
+#include "core/fs.h"
+#include "core/runtime.h"
+#include "test_util.h"
+
+using namespace invdiff;
+
+TEST(Csv, QuotedFieldsRoundTrip) {
+  CsvTable t;
+  t.header = {"file", "class_name", "note"};
+  t.rows = {{"a.png", "T-shirt/top", "has, comma"}, {"b.png", "Trouser", "say \"hi\"\nnext line"}};
+  auto back = parse_csv(to_csv(t));
+  EXPECT_EQ(back.header, t.header);
+  EXPECT_EQ(back.rows, t.rows);
+}
+
+TEST(Csv, MissingColumnNamesFileAndColumn) {
+  auto t = parse_csv("file,split\na.png,train\n", "meta.csv");
+  try {
+    t.column("class");
+    FAIL() << "expected an error";
+  } catch (const std::runtime_error& e) {
+    EXPECT_STREQ(e.what(), "meta.csv: missing column 'class'");
+  }
+}
+
+TEST(Csv, RaggedRowIsAnError) {
+  EXPECT_THROW(parse_csv("a,b\n1,2,3\n", "x.csv"), std::runtime_error);
+  EXPECT_THROW(parse_csv("a,b\n\"1,2\n", "x.csv"), std::runtime_error);
+}
+
+TEST(Fs, AtomicWriteLeavesNoTempFile) {
+  TempDir d;
+  std::string p = join_path(d.path, "sub/x.txt");
+  atomic_write_text(p, "hello");
+  EXPECT_EQ(read_text(p), "hello");
+  atomic_write_text(p, "again");
+  EXPECT_EQ(read_text(p), "again");
+  int files = 0;
+  for (auto& e : std::filesystem::directory_iterator(join_path(d.path, "sub"))) { (void)e; ++files; }
+  EXPECT_EQ(files, 1);
+}
+
+TEST(Fs, FailedWriterKeepsOldContent) {
+  TempDir d;
+  std::string p = join_path(d.path, "x.txt");
+  atomic_write_text(p, "old");
+  EXPECT_THROW(atomic_write_with(p, [](const std::string& tmp) {
+                 atomic_write_text(tmp, "partial");
+                 throw std::runtime_error("disk full");
+               }),
+               std::runtime_error);
+  EXPECT_EQ(read_text(p), "old");
+}
+
+TEST(Runtime, ThreadsAndOptimisedBlas) {
+  auto info = init_runtime(2);
+  EXPECT_EQ(info.threads, 2);
+  // The set-up installs libopenblas0-openmp; the reference BLAS is ~20x slower.
+  EXPECT_TRUE(info.blas_optimised) << "active BLAS: " << info.blas;
+}
