@@ -1,0 +1,41 @@
+#include <gtest/gtest.h>
+
+#include "core/fs.h"
+#include "test_util.h"
+
+static int lines(const std::string& s) {
+  int n = 0;
+  for (char c : s) n += c == '\n';
+  return n;
+}
+
+TEST(Cli, MissingDatasetIsOneLineError) {
+  auto r = run_cli("-q train --data /nonexistent/dir -o /tmp/x --steps 1");
+  EXPECT_NE(r.status, 0);
+  EXPECT_EQ(lines(r.output), 1) << r.output;
+  EXPECT_NE(r.output.find("dataset directory not found: /nonexistent/dir"), std::string::npos) << r.output;
+}
+
+TEST(Cli, UnknownClassNameIsOneLineError) {
+  auto r = run_cli("data cfmnist --classes 0,Jumper -o /tmp/never_written");
+  EXPECT_NE(r.status, 0);
+  EXPECT_EQ(lines(r.output), 1) << r.output;
+  EXPECT_NE(r.output.find("unknown Fashion-MNIST class 'Jumper'"), std::string::npos) << r.output;
+}
+
+TEST(Cli, BadFlagValuesExitNonZero) {
+  for (const char* args : {"data cfmnist --rho 1.5", "data cfmnist --resolution 20", "train --data x --steps -3",
+                           "sample -m x -p y --sampling-method euler", "--threads -2 info", "train --bogus"}) {
+    auto r = run_cli(args);
+    EXPECT_NE(r.status, 0) << args << "\n" << r.output;
+    EXPECT_LE(lines(r.output), 2) << args << "\n" << r.output;
+  }
+}
+
+TEST(Cli, UnknownPromptNamesTheKnownClasses) {
+  TempDir d;
+  // A checkpoint is needed to know the classes; a missing one must say so.
+  auto r = run_cli("-q sample -m " + d.path + "/none.pt -p Trouser -o " + d.path + "/x.png");
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.output.find("checkpoint not found"), std::string::npos) << r.output;
+}

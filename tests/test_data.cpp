@@ -1,0 +1,204 @@
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "core/fs.h"
+#include "data/cfmnist.h"
+#include "data/dataset.h"
+#include "data/idx.h"
+#include "data/image_io.h"
+#include "eval/colour.h"
+#include "test_util.h"
+
+using namespace invdiff;
+
+static const std::string kFashion = "/usr/share/datasets/fashion-mnist";
+
+TEST(Idx, WriteThenReadBackPlainAndGzip) {
+  TempDir d;
+  IdxArray a;
+  a.shape = {3, 2, 4};
+  for (int i = 0; i < 24; ++i) a.data.push_back(static_cast<uint8_t>(i * 10));
+  for (std::string name : {"x.idx", "x.idx.gz"}) {
+    std::string p = join_path(d.path, name);
+    write_idx(p, a);
+    auto b = read_idx(p);
+    EXPECT_EQ(b.shape, a.shape) << name;
+    EXPECT_EQ(b.data, a.data) << name;
+  }
+}
+
+TEST(Idx, TruncatedAndBadMagicAreClearErrors) {
+  TempDir d;
+  IdxArray a;
+  a.shape = {10, 10};
+  a.data.assign(100, 7);
+  std::string p = join_path(d.path, "x.idx");
+  write_idx(p, a);
+  std::filesystem::resize_file(p, 50);
+  try {
+    read_idx(p);
+    FAIL();
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("truncated"), std::string::npos) << e.what();
+  }
+  atomic_write_text(p, std::string("\x01\x02\x08\x01\x00\x00\x00\x01z", 9));
+  EXPECT_THROW(read_idx(p), std::runtime_error);
+  EXPECT_THROW(read_idx(join_path(d.path, "missing.idx")), std::runtime_error);
+}
+
+TEST(Cfmnist, MajorityShareIsRhoWithinTwoPoints) {
+  // 6000 images per class, as in the real training split.
+  std::vector<int64_t> labels;
+  for (int c : {0, 1, 7, 8})
+    for (int i = 0; i < 6000; ++i) labels.push_back(c);
+  for (int K : {2, 3}) {
+    auto col = draw_biased_colours(labels, K, 0.9, 5);
+    std::map<int64_t, std::pair<int, int>> cnt;
+    std::map<int64_t, std::set<int64_t>> minority_colours;
+    for (size_t i = 0; i < labels.size(); ++i) {
+      bool major = col[i] == labels[i] % K;
+      cnt[labels[i]].first += major;
+      cnt[labels[i]].second += 1;
+      ASSERT_GE(col[i], 0);
+      ASSERT_LT(col[i], K);
+      if (!major) minority_colours[labels[i]].insert(col[i]);
+    }
+    for (auto& [c, v] : cnt) {
+      EXPECT_NEAR(double(v.first) / v.second, 0.9, 0.02) << "class " << c << " K " << K;
+      EXPECT_EQ(minority_colours[c].size(), size_t(K - 1)) << "every other colour appears";
+    }
+  }
+  // Same seed, same draw; another seed, another draw.
+  EXPECT_EQ(draw_biased_colours(labels, 2, 0.9, 5), draw_biased_colours(labels, 2, 0.9, 5));
+  EXPECT_NE(draw_biased_colours(labels, 2, 0.9, 5), draw_biased_colours(labels, 2, 0.9, 6));
+}
+
+TEST(Cfmnist, BalancedColoursAreExactlyBalanced) {
+  std::vector<int64_t> labels;
+  for (int c : {0, 1})
+    for (int i = 0; i < 1000; ++i) labels.push_back(c);
+  auto col = draw_balanced_colours(labels, 2, 1);
+  int c0 = 0;
+  for (size_t i = 0; i < 1000; ++i) c0 += col[i] == 0;
+  EXPECT_EQ(c0, 500);
+}
+
+TEST(Cfmnist, OracleRecoversEveryTrainingColour) {
+  if (!file_exists(kFashion)) GTEST_SKIP() << "dataset-fashion-mnist not installed";
+  auto x = read_idx(kFashion + "/train-images-idx3-ubyte.gz");
+  auto y = read_idx(kFashion + "/train-labels-idx1-ubyte.gz");
+  std::vector<int64_t> idx, labels;
+  for (size_t i = 0; i < y.data.size(); ++i)
+    if (y.data[i] == 0 || y.data[i] == 1 || y.data[i] == 7 || y.data[i] == 8) {
+      idx.push_back(static_cast<int64_t>(i));
+      labels.push_back(y.data[i]);
+    }
+  ASSERT_EQ(idx.size(), 24000u);
+  auto col = draw_biased_colours(labels, 2, 0.9, 0);
+  auto all = torch::from_blob(x.data.data(), {60000, 28, 28}, torch::kUInt8);
+  auto grey = all.index_select(0, torch::tensor(idx));
+  auto palette = CfmnistConfig{}.resolved_palette();
+  for (int res : {16, 28}) {
+    auto imgs = colourise(grey, col, palette, res);
+    ASSERT_EQ(imgs.size(2), res);
+    auto oracle = oracle_colours(imgs, palette);
+    auto truth = torch::tensor(col);
+    EXPECT_EQ((oracle != truth).sum().item<int64_t>(), 0) << "resolution " << res;
+    EXPECT_GT(colour_purity(imgs, palette).min().item<float>(), 0.99f);
+  }
+}
+
+TEST(Cfmnist, BuildWritesLoadableDatasetAndOracleMatchesMetadata) {
+  if (!file_exists(kFashion)) GTEST_SKIP() << "dataset-fashion-mnist not installed";
+  TempDir d;
+  CfmnistConfig cfg;
+  cfg.max_train_per_class = 30;
+  cfg.max_ref_per_class = 10;
+  build_cfmnist(cfg, d.path, false);
+  auto train = load_dataset(d.path, {});
+  EXPECT_EQ(train.size(), 120);
+  EXPECT_EQ(train.images.sizes(), (std::vector<int64_t>{120, 3, 16, 16}));
+  EXPECT_EQ(train.class_names, (std::vector<std::string>{"T-shirt/top", "Trouser", "Sneaker", "Bag"}));
+  DatasetOptions ro;
+  ro.split = "ref";
+  auto ref = load_dataset(d.path, ro);
+  EXPECT_EQ(ref.size(), 40);
+  // The colour written in metadata.csv is what the oracle reads off the PNG.
+  auto meta = load_metadata(d.path, "train");
+  auto oracle = oracle_colours(train.images, cfg.resolved_palette());
+  size_t cc = meta.column("colour");
+  for (int64_t i = 0; i < train.size(); ++i) EXPECT_EQ(std::to_string(oracle[i].item<int64_t>()), meta.rows[i][cc]);
+  // Reference split is balanced per class.
+  auto refmeta = load_metadata(d.path, "ref");
+  int red = 0;
+  for (auto& r : refmeta.rows) red += r[refmeta.column("colour")] == "0";
+  EXPECT_EQ(red, 20);
+}
+
+TEST(Dataset, ClearErrorsForMissingFileColumnAndBadImage) {
+  TempDir d;
+  auto expect_error = [&](const std::string& needle) {
+    try {
+      load_dataset(d.path, {});
+      FAIL() << "expected error containing " << needle;
+    } catch (const std::runtime_error& e) {
+      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+    }
+  };
+  expect_error("no metadata.csv");
+  write_png(join_path(d.path, "a.png"), torch::zeros({3, 4, 4}));
+  atomic_write_text(join_path(d.path, "metadata.csv"), "file,label\na.png,x\n");
+  expect_error("missing column 'class'");
+  atomic_write_text(join_path(d.path, "metadata.csv"), "file,class\na.png,x\nb.png,y\n");
+  expect_error("missing: b.png");
+  atomic_write_text(join_path(d.path, "b.png"), "not a png");
+  expect_error("b.png: cannot read image");
+  write_png(join_path(d.path, "b.png"), torch::zeros({3, 8, 8}));
+  expect_error("differ in size");
+  write_png(join_path(d.path, "b.png"), torch::zeros({3, 4, 4}));
+  auto ds = load_dataset(d.path, {});
+  EXPECT_EQ(ds.class_names, (std::vector<std::string>{"x", "y"}));
+  EXPECT_EQ(ds.labels[1].item<int64_t>(), 1);
+  EXPECT_THROW(load_dataset(join_path(d.path, "nope"), {}), std::runtime_error);
+}
+
+TEST(ImageIo, PngPixelsAndTextRoundTrip) {
+  TempDir d;
+  auto img = torch::linspace(-1, 1, 3 * 5 * 7).view({3, 5, 7});
+  std::string p = join_path(d.path, "x.png");
+  write_png(p, img, {{"parameters", "{\"seed\": 1}"}, {"prompt", "Trouser"}});
+  auto back = read_image(p);
+  EXPECT_EQ(back.sizes(), img.sizes());
+  EXPECT_LE((back - img).abs().max().item<float>(), 1.0f / 127.5f + 1e-6f);  // 8-bit quantisation
+  auto text = read_png_text(p);
+  EXPECT_EQ(text["parameters"], "{\"seed\": 1}");
+  EXPECT_EQ(text["prompt"], "Trouser");
+}
+
+TEST(ImageIo, GridPlacesImagesRowMajor) {
+  auto imgs = torch::stack({torch::full({1, 2, 2}, 0.1), torch::full({1, 2, 2}, 0.2), torch::full({1, 2, 2}, 0.3)});
+  auto g = make_grid(imgs, 2, 1, -1.0);
+  EXPECT_EQ(g.sizes(), (std::vector<int64_t>{1, 7, 7}));
+  EXPECT_FLOAT_EQ(g[0][1][1].item<float>(), 0.1f);
+  EXPECT_FLOAT_EQ(g[0][1][4].item<float>(), 0.2f);
+  EXPECT_FLOAT_EQ(g[0][4][1].item<float>(), 0.3f);
+  EXPECT_FLOAT_EQ(g[0][4][4].item<float>(), -1.0f);  // empty cell keeps the pad value
+}
+
+TEST(BatchSampler, DependsOnlyOnSeedAndStep) {
+  BatchSampler a(10, 3, 42), b(10, 3, 42);
+  EXPECT_EQ(a.steps_per_epoch(), 3);
+  // Every epoch is a permutation: the 9 indices of the first epoch are distinct.
+  std::set<int64_t> seen;
+  for (int s = 0; s < 3; ++s)
+    for (auto i : a.batch(s)) seen.insert(i);
+  EXPECT_EQ(seen.size(), 9u);
+  // Random access (as after a resume) equals sequential access.
+  auto late = b.batch(7);
+  for (int s = 0; s < 7; ++s) a.batch(s);
+  EXPECT_EQ(a.batch(7), late);
+  EXPECT_NE(BatchSampler(10, 3, 43).batch(0), BatchSampler(10, 3, 42).batch(0));
+}
