@@ -4,10 +4,12 @@
 
 #include <torch/torch.h>
 
+#include <chrono>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "core/csv.h"
 #include "core/fs.h"
 #include "core/runtime.h"
 #include "data/cfmnist.h"
@@ -92,6 +94,7 @@ void add_run_command(CLI::App& app, GlobalOptions& g) {
 
     // Stage 3: samples and the colour metrics of the base model.
     std::printf("[3/3] sampling %ld images per class\n", (long)pr.samples_per_class);
+    auto t_sample = std::chrono::steady_clock::now();
     auto m = load_diffusion_model(base, device);
     auto palette = palette_from_manifest(o->data);
     const auto& u = m.unet->config();
@@ -102,6 +105,7 @@ void add_run_command(CLI::App& app, GlobalOptions& g) {
     gen.sampler.seed = o->seed + 1000;
     auto imgs = generate(model_eps_fn(m), m.schedule, u.null_class(), labels,
                          {u.in_channels, u.image_size, u.image_size}, gen, device, !g.quiet);
+    double sample_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_sample).count();
     auto attr_t = oracle_colours(imgs, palette);
     auto purity_t = colour_purity(imgs, palette);
     std::vector<int64_t> attr(attr_t.data_ptr<int64_t>(), attr_t.data_ptr<int64_t>() + attr_t.numel());
@@ -113,6 +117,17 @@ void add_run_command(CLI::App& app, GlobalOptions& g) {
     metrics["samples_per_class"] = pr.samples_per_class;
     metrics["bias"] = br.mean;
     metrics["purity"] = purity_t.mean().item<double>();
+    // Training time is cumulative over resumes (loss.csv keeps it); sampling time is this run's.
+    auto loss_log = read_csv(join_path(base, "loss.csv"));
+    double train_seconds = loss_log.rows.empty() ? 0.0 : std::stod(loss_log.rows.back()[loss_log.column("seconds")]);
+    metrics["seconds"] = {{"train_base", train_seconds}, {"sample", sample_seconds}};
+    metrics["threads"] = torch::get_num_threads();
+    auto fmt = [](double v, int digits) {
+      char b[32];
+      std::snprintf(b, sizeof b, "%.*f", digits, v);
+      return std::string(b);
+    };
+    auto f3 = [&](double v) { return fmt(v, 3); };
     std::string md = "# invdiff run: " + o->out + "\n\nBase model `" + base + "`, " + std::to_string(pr.samples_per_class) +
                      " samples per class, " + sampler_name(gen.sampler.kind) + " " + std::to_string(gen.sampler.steps) +
                      " steps, seed " + std::to_string(gen.sampler.seed) + ".\n\n| class | purity | ";
@@ -123,21 +138,16 @@ void add_run_command(CLI::App& app, GlobalOptions& g) {
     for (size_t c = 0; c < m.class_names.size(); ++c) {
       auto mask = torch::tensor(labels) == static_cast<int64_t>(c);
       double pur = purity_t.masked_select(mask).mean().item<double>();
-      char buf[64];
-      std::snprintf(buf, sizeof buf, "%.3f", pur);
-      md += "| " + m.class_names[c] + " | " + buf + " | ";
-      for (double f : br.shares[c]) { std::snprintf(buf, sizeof buf, "%.3f", f); md += std::string(buf) + " | "; }
-      std::snprintf(buf, sizeof buf, "%.3f", br.per_prompt[c]);
-      md += std::string(buf) + " |\n";
+      md += "| " + m.class_names[c] + " | " + f3(pur) + " | ";
+      for (double f : br.shares[c]) md += f3(f) + " | ";
+      md += f3(br.per_prompt[c]) + " |\n";
       metrics["per_prompt"][m.class_names[c]] = {{"purity", pur}, {"shares", br.shares[c]}, {"bias", br.per_prompt[c]}};
     }
-    char buf[128];
-    std::snprintf(buf, sizeof buf, "| **mean** | %.3f | %s**%.3f** |\n", metrics["purity"].get<double>(),
-                  std::string(palette.size() * 4, ' ').replace(0, palette.size() * 4, "").c_str(), br.mean);
-    md += "| **mean** | " + std::to_string(metrics["purity"].get<double>()).substr(0, 5) + " | ";
+    md += "| **mean** | " + f3(metrics["purity"].get<double>()) + " | ";
     for (size_t k = 0; k < palette.size(); ++k) md += " | ";
-    std::snprintf(buf, sizeof buf, "**%.3f** |\n", br.mean);
-    md += buf;
+    md += "**" + f3(br.mean) + "** |\n";
+    md += "\nBase training " + fmt(train_seconds / 60, 1) + " min, sampling " + fmt(sample_seconds / 60, 1) +
+          " min on " + std::to_string(torch::get_num_threads()) + " threads.\n";
     md += "\n![samples](samples.png)\n";
     // Grid: the first 16 samples of every class, one class per row pair.
     std::vector<int64_t> show;

@@ -20,6 +20,7 @@ void cli::setup_runtime(const GlobalOptions& g) {
 int main(int argc, char** argv) {
   CLI::App app{"invdiff: label-free bias mitigation for diffusion models (InvDiff)"};
   app.require_subcommand(1);
+  app.fallthrough();  // global flags (--threads, --device, -q) may follow the subcommand
   cli::GlobalOptions g;
   app.add_option("--threads", g.threads, "CPU threads for libtorch (default: all cores)")->check(CLI::NonNegativeNumber);
   app.add_option("--device", g.device, "cpu or cuda[:N]");
