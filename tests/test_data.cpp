@@ -8,6 +8,7 @@
 #include "data/cfmnist.h"
 #include "data/dataset.h"
 #include "data/idx.h"
+#include "data/reweight.h"
 #include "data/image_io.h"
 #include "eval/colour.h"
 #include "test_util.h"
@@ -201,4 +202,14 @@ TEST(BatchSampler, DependsOnlyOnSeedAndStep) {
   for (int s = 0; s < 7; ++s) a.batch(s);
   EXPECT_EQ(a.batch(7), late);
   EXPECT_NE(BatchSampler(10, 3, 43).batch(0), BatchSampler(10, 3, 42).batch(0));
+}
+
+TEST(Reweight, InverseGroupFrequencyNormalisedToMeanOne) {
+  auto meta = parse_csv("file,colour,class\na,red,0\nb,red,0\nc,red,0\nd,green,0\n", "m.csv");
+  auto w = inverse_frequency_weights(meta, {"a", "b", "c", "d"}, {"colour"});
+  // raw 1/3, 1/3, 1/3, 1 -> mean 1/2 -> 2/3, 2/3, 2/3, 2: each group sums to 2.
+  EXPECT_NEAR(w[0].item<float>(), 2.0f / 3, 1e-6);
+  EXPECT_NEAR(w[3].item<float>(), 2.0f, 1e-6);
+  EXPECT_THROW(inverse_frequency_weights(meta, {"z"}, {"colour"}), std::runtime_error);
+  EXPECT_THROW(inverse_frequency_weights(meta, {"a"}, {"shade"}), std::runtime_error);
 }

@@ -191,3 +191,32 @@ TEST(Trainer, LossDecreasesOnATinySet) {
   }
   EXPECT_LT(last, first);
 }
+
+TEST(Trainer, WeightedFineTuneStartsFromTheSourceAndHonoursWeights) {
+  TempDir d;
+  auto data = tiny_data();
+  auto cfg = tiny_train();
+  cfg.steps = 4;
+  std::string src = join_path(d.path, "src");
+  train_diffusion(data, tiny(), cfg, src, false, torch::kCPU, false);
+  // Zero learning rate: the fine-tuned model must equal its source's EMA weights exactly.
+  auto ft = tiny_train();
+  ft.steps = 2;
+  ft.lr = 1e-12;
+  ft.warmup = 0;
+  ft.init_from = src;
+  std::string dst = join_path(d.path, "ft");
+  auto w = torch::ones({data.size()});
+  UNetConfig other = tiny();
+  other.base_channels = 16;  // ignored: the source's architecture wins
+  train_diffusion(data, other, ft, dst, false, torch::kCPU, false, -1, w);
+  auto a = load_diffusion_model(src, torch::kCPU), b = load_diffusion_model(dst, torch::kCPU, /*use_ema=*/false);
+  auto x = torch::randn({2, 3, 8, 8});
+  auto t = torch::tensor({3, 70});
+  auto y = torch::tensor({0, 1}, torch::kInt64);
+  EXPECT_TRUE(torch::allclose(a.unet->forward(x, t, y), b.unet->forward(x, t, y), 1e-4, 1e-5));
+  // Weights of the wrong length are refused.
+  EXPECT_THROW(train_diffusion(data, tiny(), ft, join_path(d.path, "bad"), false, torch::kCPU, false, -1,
+                               torch::ones({3})),
+               std::invalid_argument);
+}

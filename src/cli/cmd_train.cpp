@@ -5,6 +5,7 @@
 #include "cli/commands.h"
 #include "core/runtime.h"
 #include "data/dataset.h"
+#include "data/reweight.h"
 #include "train/trainer.h"
 
 namespace invdiff::cli {
@@ -32,6 +33,7 @@ void add_train_options(CLI::App* cmd, TrainConfig& t) {
   cmd->add_option("--checkpoint-every", t.checkpoint_every, "steps between checkpoints")->capture_default_str();
   cmd->add_option("--schedule", t.schedule, "noise schedule: linear or cosine")->check(CLI::IsMember({"linear", "cosine"}))->capture_default_str();
   cmd->add_option("--T", t.T, "diffusion timesteps")->check(CLI::Range(2, 100000))->capture_default_str();
+  cmd->add_option("--init-from", t.init_from, "fine-tune from this checkpoint's EMA weights");
 }
 
 void add_train_command(CLI::App& app, GlobalOptions& g) {
@@ -40,6 +42,7 @@ void add_train_command(CLI::App& app, GlobalOptions& g) {
     std::string data, out = "runs/base", target;
     bool resume = false;
     int64_t limit = -1;
+    std::vector<std::string> reweight;
     UNetConfig unet;
     TrainConfig train;
   };
@@ -49,6 +52,9 @@ void add_train_command(CLI::App& app, GlobalOptions& g) {
   cmd->add_option("--target", o->target, "condition column (default: the manifest's, else 'class')");
   cmd->add_flag("--resume", o->resume, "continue the checkpoint in --out");
   cmd->add_option("--limit", o->limit, "use only the first N training rows");
+  cmd->add_option("--reweight", o->reweight,
+                  "labelled baseline: weight samples by 1/|group| of these metadata columns (e.g. class_name,colour_name)")
+      ->delimiter(',');
   add_unet_options(cmd, o->unet);
   add_train_options(cmd, o->train);
   cmd->callback([o, &g] {
@@ -61,7 +67,9 @@ void add_train_command(CLI::App& app, GlobalOptions& g) {
     auto data = load_dataset(o->data, dopt);
     std::printf("dataset %s: %ld training images of %ldx%ld, %zu classes\n", o->data.c_str(), (long)data.size(),
                 (long)data.images.size(2), (long)data.images.size(3), data.class_names.size());
-    auto r = train_diffusion(data, o->unet, o->train, o->out, o->resume, device, !g.quiet);
+    at::Tensor weights;
+    if (!o->reweight.empty()) weights = inverse_frequency_weights(load_metadata(o->data, "train"), data.files, o->reweight);
+    auto r = train_diffusion(data, o->unet, o->train, o->out, o->resume, device, !g.quiet, -1, weights);
     std::printf("trained %ld steps (%.2f steps/s), final loss %.4f -> %s/checkpoint.pt\n", (long)r.steps_done,
                 r.steps_per_second, r.final_loss, o->out.c_str());
   });

@@ -24,7 +24,8 @@ void to_json(nlohmann::json& j, const TrainConfig& c) {
   j = {{"steps", c.steps}, {"batch_size", c.batch_size}, {"lr", c.lr}, {"warmup", c.warmup},
        {"min_lr_ratio", c.min_lr_ratio}, {"weight_decay", c.weight_decay}, {"grad_clip", c.grad_clip},
        {"ema_decay", c.ema_decay}, {"p_uncond", c.p_uncond}, {"seed", c.seed},
-       {"checkpoint_every", c.checkpoint_every}, {"schedule", c.schedule}, {"T", c.T}};
+       {"checkpoint_every", c.checkpoint_every}, {"schedule", c.schedule}, {"T", c.T},
+       {"init_from", c.init_from}};
 }
 
 void from_json(const nlohmann::json& j, TrainConfig& c) {
@@ -42,6 +43,7 @@ void from_json(const nlohmann::json& j, TrainConfig& c) {
   c.checkpoint_every = j.value("checkpoint_every", d.checkpoint_every);
   c.schedule = j.value("schedule", d.schedule);
   c.T = j.value("T", d.T);
+  c.init_from = j.value("init_from", d.init_from);
 }
 
 namespace {
@@ -52,7 +54,9 @@ void set_lr(torch::optim::Optimizer& opt, double lr) {
 
 TrainResult train_diffusion(const ImageDataset& data, const UNetConfig& unet_cfg_in, const TrainConfig& cfg_in,
                             const std::string& out_dir, bool resume, const c10::Device& device, bool progress,
-                            int64_t stop_after) {
+                            int64_t stop_after, const at::Tensor& sample_weights) {
+  if (sample_weights.defined() && (sample_weights.dim() != 1 || sample_weights.size(0) != data.size()))
+    throw std::invalid_argument("train: sample weights must be [N] with N = the dataset size");
   UNetConfig unet_cfg = unet_cfg_in;
   TrainConfig cfg = cfg_in;
   unet_cfg.num_classes = static_cast<int>(data.class_names.size());
@@ -79,6 +83,7 @@ TrainResult train_diffusion(const ImageDataset& data, const UNetConfig& unet_cfg
     cfg = meta.at("train").get<TrainConfig>();
     cfg.steps = std::max(cfg.steps, want_steps);
     step = meta.at("step").get<int64_t>();
+    if (step > cfg.steps) cfg.steps = step;
     if (file_exists(loss_csv)) {
       auto old = read_csv(loss_csv);
       for (auto& r : old.rows)
@@ -87,8 +92,13 @@ TrainResult train_diffusion(const ImageDataset& data, const UNetConfig& unet_cfg
   }
 
   auto sched = NoiseSchedule::make(cfg.schedule, cfg.T);
+  // Fine-tuning starts from the source's EMA weights (what it samples with); the architecture
+  // must match them, so the source's UNet config wins over the flags.
+  std::string init_src = cfg.init_from.empty() ? "" : checkpoint_path(cfg.init_from);
+  if (!init_src.empty() && step == 0) unet_cfg = read_checkpoint_meta(init_src).at("unet").get<UNetConfig>();
   torch::manual_seed(cfg.seed);  // weight init
   UNet model(unet_cfg), ema(unet_cfg);
+  if (!init_src.empty() && step == 0) load_module(init_src, "ema", *model);
   copy_weights(*ema, *model);
   for (auto& p : ema->parameters()) p.set_requires_grad(false);
   torch::optim::AdamW opt(model->parameters(),
@@ -130,17 +140,21 @@ TrainResult train_diffusion(const ImageDataset& data, const UNetConfig& unet_cfg
     auto gen = at::detail::createCPUGenerator(cfg.seed * 1000003ull + static_cast<uint64_t>(step));
     auto idx = sampler.batch_tensor(step);
     auto x0 = data.images.index_select(0, idx);
+    auto w = sample_weights.defined() ? sample_weights.index_select(0, idx).to(torch::kFloat32) : at::Tensor();
     auto y = data.labels.index_select(0, idx);
     auto t = torch::randint(0, sched.T(), {cfg.batch_size}, gen, torch::kInt64);
     auto eps = torch::randn(x0.sizes(), gen, torch::kFloat32);
     auto drop = torch::rand({cfg.batch_size}, gen, torch::kFloat32) < cfg.p_uncond;
     y = torch::where(drop, torch::full_like(y, null_class), y);
     x0 = x0.to(device); y = y.to(device); t = t.to(device); eps = eps.to(device);
+    if (w.defined()) w = w.to(device);
 
     double lr = lr_at(step, cfg.lr, cfg.warmup, cfg.steps, cfg.min_lr_ratio);
     set_lr(opt, lr);
     auto xt = sched.q_sample(x0, t, eps);
-    auto loss = torch::mse_loss(model->forward(xt, t, y), eps);
+    auto pred = model->forward(xt, t, y);
+    auto loss = w.defined() ? (per_sample_mse(pred, eps) * w).sum() / w.sum().clamp_min(1e-12)
+                            : torch::mse_loss(pred, eps);
     opt.zero_grad();
     loss.backward();
     double loss_v = loss.item<double>();

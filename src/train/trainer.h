@@ -24,6 +24,7 @@ struct TrainConfig {
   int64_t checkpoint_every = 500;
   std::string schedule = "linear";
   int T = 1000;
+  std::string init_from;          // fine-tune: start from this checkpoint's EMA weights
 };
 void to_json(nlohmann::json& j, const TrainConfig& c);
 void from_json(const nlohmann::json& j, TrainConfig& c);
@@ -38,8 +39,10 @@ struct TrainResult {
 // Trains into out_dir (checkpoint.pt, config.json, loss.csv). With resume, continues from
 // out_dir's checkpoint; without, refuses to overwrite one. `stop_after` > 0 stops (with a
 // checkpoint) once that many steps are done, as an interruption would: used by tests.
+// sample_weights (optional, [N] aligned to data's rows): each batch's loss becomes
+// sum_i w_i l_i / sum_i w_i, e.g. inverse group frequencies for the reweighting baseline.
 TrainResult train_diffusion(const ImageDataset& data, const UNetConfig& unet_cfg, const TrainConfig& cfg,
                             const std::string& out_dir, bool resume, const c10::Device& device,
-                            bool progress = true, int64_t stop_after = -1);
+                            bool progress = true, int64_t stop_after = -1, const at::Tensor& sample_weights = {});
 
 }  // namespace invdiff
