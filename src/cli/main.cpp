@@ -30,6 +30,8 @@ int main(int argc, char** argv) {
   cli::add_sample_command(app, g);
   cli::add_run_command(app, g);
   cli::add_info_command(app, g);
+  cli::add_classifier_command(app, g);
+  cli::add_eval_command(app, g);
   install_interrupt_handler();
   try {
     app.parse(argc, argv);

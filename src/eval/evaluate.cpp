@@ -1,0 +1,325 @@
+#include "eval/evaluate.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <map>
+#include <stdexcept>
+
+#include "core/fs.h"
+#include "data/dataset.h"
+#include "data/image_io.h"
+#include "eval/bias.h"
+#include "eval/classifier.h"
+#include "eval/colour.h"
+#include "eval/features.h"
+#include "eval/image_folder.h"
+#include "eval/report.h"
+
+namespace invdiff {
+
+namespace {
+
+std::string join_names(const std::vector<std::string>& v) {
+  std::string s;
+  for (const auto& x : v) s += (s.empty() ? "" : ", ") + x;
+  return s;
+}
+
+std::string lower(std::string s) {
+  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+std::string shape_str(const at::Tensor& images) {
+  return std::to_string(images.size(1)) + "x" + std::to_string(images.size(2)) + "x" + std::to_string(images.size(3));
+}
+
+// Index of `name` among `names`: exact, else case-insensitive; -1 if absent.
+int64_t find_name(const std::vector<std::string>& names, const std::string& name) {
+  for (size_t i = 0; i < names.size(); ++i)
+    if (names[i] == name) return static_cast<int64_t>(i);
+  for (size_t i = 0; i < names.size(); ++i)
+    if (lower(names[i]) == lower(name)) return static_cast<int64_t>(i);
+  return -1;
+}
+
+// Classifier output index -> dataset class index, by name. The classifier must know exactly the
+// dataset's classes: a different count (a colour classifier passed as the garment judge, a
+// model trained on another class subset) would silently score against the wrong labels.
+std::vector<int64_t> classifier_to_dataset(const Classifier& c, const std::vector<std::string>& names,
+                                           const std::string& data_dir, const std::string& column) {
+  if (c.class_names.size() != names.size())
+    throw std::runtime_error(c.path + ": classifier has " + std::to_string(c.class_names.size()) + " classes (" +
+                             join_names(c.class_names) + ") but " + data_dir + " has " + std::to_string(names.size()) +
+                             " in column '" + column + "' (" + join_names(names) + ")");
+  std::vector<int64_t> map;
+  for (const auto& n : c.class_names) {
+    int64_t k = find_name(names, n);
+    if (k < 0)
+      throw std::runtime_error(c.path + ": classifier class '" + n + "' is not a class of " + data_dir + " (" +
+                               join_names(names) + ")");
+    map.push_back(k);
+  }
+  return map;
+}
+
+Classifier resolve_classifier(const EvalOptions& opt, const std::string& out_dir, const c10::Device& device) {
+  if (!opt.classifier.empty()) return load_classifier(opt.classifier, device);
+  std::string dir = default_classifier_dir(out_dir);
+  if (file_exists(checkpoint_path(dir))) {
+    std::fprintf(stderr, "eval: using the classifier in %s (no --classifier given)\n", dir.c_str());
+    return load_classifier(dir, device);
+  }
+  std::fprintf(stderr,
+               "eval: no --classifier given and none in %s: training one on %s (split ref, about 1-2 min on 2 cores; "
+               "reused by later evaluations)\n",
+               dir.c_str(), opt.data_dir.c_str());
+  ClassifierTrainConfig cfg;
+  cfg.split = opt.ref_split;
+  return train_classifier(opt.data_dir, cfg, dir, device, opt.progress);
+}
+
+// The evaluated set: images, their prompts as dataset class indices, and what produced them.
+struct EvalSet {
+  at::Tensor images;
+  std::vector<int64_t> prompt;
+  at::Tensor reference;  // the reference images the set is compared with
+  nlohmann::json generation;
+  std::string source;
+};
+
+void check_shape(const at::Tensor& images, const at::Tensor& ref, const std::string& what, const EvalOptions& opt) {
+  if (images.sizes().slice(1).vec() != ref.sizes().slice(1).vec())
+    throw std::runtime_error(what + " are " + shape_str(images) + " (CxHxW) but the reference set " + opt.data_dir +
+                             " (split " + opt.ref_split + ") is " + shape_str(ref));
+}
+
+EvalSet from_model(const EvalOptions& opt, const ImageDataset& ref, const c10::Device& device) {
+  auto m = load_diffusion_model(opt.model, device, opt.use_ema);
+  const auto& u = m.unet->config();
+  at::Tensor probe = torch::empty({1, u.in_channels, u.image_size, u.image_size});
+  check_shape(probe, ref.images, "images of model " + opt.model, opt);
+  if (opt.n_per_prompt < 1) throw std::invalid_argument("eval: -n must be at least 1");
+  std::vector<int64_t> labels, prompt;
+  for (size_t c = 0; c < m.class_names.size(); ++c) {
+    int64_t k = find_name(ref.class_names, m.class_names[c]);
+    if (k < 0)
+      throw std::runtime_error(opt.model + ": model class '" + m.class_names[c] + "' is not a class of " + opt.data_dir +
+                               " (" + join_names(ref.class_names) + ")");
+    for (int64_t i = 0; i < opt.n_per_prompt; ++i) {
+      labels.push_back(static_cast<int64_t>(c));
+      prompt.push_back(k);
+    }
+  }
+  EvalSet s;
+  s.images = generate(model_eps_fn(m), m.schedule, u.null_class(), labels, {u.in_channels, u.image_size, u.image_size},
+                      opt.gen, device, opt.progress);
+  s.prompt = prompt;
+  s.reference = ref.images;
+  s.generation = generation_params(opt.model, opt.gen);
+  s.generation["ema"] = opt.use_ema;
+  s.source = "model";
+  return s;
+}
+
+EvalSet from_folder(const EvalOptions& opt, const ImageDataset& ref) {
+  auto pi = load_prompted_images(opt.images_dir, opt.images_csv, static_cast<int>(ref.images.size(1)));
+  check_shape(pi.images, ref.images, "images in " + opt.images_dir, opt);
+  EvalSet s;
+  for (size_t i = 0; i < pi.prompts.size(); ++i) {
+    int64_t k = find_name(ref.class_names, pi.prompts[i]);
+    if (k < 0)
+      throw std::runtime_error(join_path(opt.images_dir, pi.files[i]) + ": prompt '" + pi.prompts[i] +
+                               "' is not a class of " + opt.data_dir + " (" + join_names(ref.class_names) + ")");
+    s.prompt.push_back(k);
+  }
+  s.images = pi.images;
+  s.reference = ref.images;
+  s.generation = {{"images", opt.images_dir}, {"prompts_from", opt.images_csv.empty() ? "png text chunks" : opt.images_csv}};
+  s.source = "images";
+  return s;
+}
+
+// Two disjoint seeded halves of the reference split: the first plays "generated", the second
+// the reference. Real balanced data scored this way is the floor every metric should reach.
+EvalSet from_reference(const EvalOptions& opt, const ImageDataset& ref) {
+  const int64_t n = ref.size();
+  if (n < 8) throw std::runtime_error(opt.data_dir + ": split " + opt.ref_split + " has " + std::to_string(n) +
+                                      " images, too few to halve for --reference");
+  auto gen = at::detail::createCPUGenerator(opt.seed + 4242);
+  auto perm = torch::randperm(n, gen, torch::TensorOptions().dtype(torch::kInt64));
+  auto a = perm.narrow(0, 0, n / 2), b = perm.narrow(0, n / 2, n - n / 2);
+  EvalSet s;
+  s.images = ref.images.index_select(0, a);
+  auto la = ref.labels.index_select(0, a).contiguous();
+  s.prompt.assign(la.data_ptr<int64_t>(), la.data_ptr<int64_t>() + la.numel());
+  s.reference = ref.images.index_select(0, b);
+  s.generation = {{"reference_halves", true}, {"seed", opt.seed}};
+  s.source = "reference";
+  return s;
+}
+
+at::Tensor to_tensor(const std::vector<int64_t>& v) { return torch::tensor(v, torch::kInt64); }
+
+// Up to 16 images per prompt, one row per prompt (rows padded with blanks).
+void write_sample_grid(const std::string& path, const at::Tensor& images, const std::vector<int64_t>& prompt,
+                       const std::vector<int64_t>& prompts_present, const nlohmann::json& params) {
+  const int64_t per_row = 16;
+  std::vector<at::Tensor> tiles;
+  for (int64_t p : prompts_present) {
+    int64_t shown = 0;
+    for (size_t i = 0; i < prompt.size() && shown < per_row; ++i)
+      if (prompt[i] == p) {
+        tiles.push_back(images[static_cast<int64_t>(i)]);
+        ++shown;
+      }
+    for (; shown < per_row; ++shown) tiles.push_back(torch::full_like(images[0], -1.0));
+  }
+  write_png(path, make_grid(torch::stack(tiles), static_cast<int>(per_row)), {{"parameters", params.dump()}});
+}
+
+}  // namespace
+
+std::string default_classifier_dir(const std::string& out_dir) {
+  auto p = std::filesystem::path(out_dir).lexically_normal();
+  if (!p.has_filename()) p = p.parent_path();  // "runs/x/eval/" -> "runs/x/eval"
+  auto parent = p.parent_path();
+  return (parent.empty() ? std::filesystem::path("classifier") : parent / "classifier").string();
+}
+
+nlohmann::json evaluate(const EvalOptions& opt, const std::string& out_dir, const c10::Device& device) {
+  auto t0 = std::chrono::steady_clock::now();
+  int sources = !opt.model.empty() + !opt.images_dir.empty() + opt.reference;
+  if (sources != 1) throw std::invalid_argument("eval: give exactly one of -m MODEL, --images DIR or --reference");
+
+  DatasetOptions dopt;
+  dopt.split = opt.ref_split;
+  ImageDataset ref = load_dataset(opt.data_dir, dopt);
+  const auto& names = ref.class_names;
+  const int64_t P = static_cast<int64_t>(names.size());
+
+  Classifier judge = resolve_classifier(opt, out_dir, device);
+  auto judge_map = classifier_to_dataset(judge, names, opt.data_dir, ref.target_column);
+  judge.check_images(ref.images, "the reference images of " + opt.data_dir);
+
+  EvalSet set = opt.reference ? from_reference(opt, ref)
+                : opt.model.empty() ? from_folder(opt, ref)
+                                    : from_model(opt, ref, device);
+  auto prompt_t = to_tensor(set.prompt);
+  std::vector<int64_t> present;
+  std::vector<int64_t> count(P, 0);
+  for (int64_t p : set.prompt) ++count[p];
+  for (int64_t p = 0; p < P; ++p)
+    if (count[p] > 0) present.push_back(p);
+
+  // Faithfulness: the judge's class, mapped to dataset indices, against the prompt.
+  auto pred_raw = judge.predict(set.images, opt.batch_size, false).argmax(1);
+  auto pred = to_tensor(judge_map).index_select(0, pred_raw);
+  auto faith = faithfulness(pred, prompt_t, P);
+
+  // Attribute for Bias: the colour oracle where the dataset has one, else an attribute classifier.
+  auto palette = manifest_palette(opt.data_dir);
+  std::vector<std::string> attr_names;
+  nlohmann::json attribute;
+  at::Tensor attr;
+  if (!opt.attr_classifier.empty()) {
+    Classifier ac = load_classifier(opt.attr_classifier, device);
+    ac.check_images(set.images, "the evaluated images");
+    attr = ac.predict(set.images, opt.batch_size).argmax(1);
+    attr_names = ac.class_names;
+    attribute = {{"kind", "classifier"}, {"path", ac.path}, {"column", ac.column}, {"classes", attr_names}};
+  } else if (!palette.empty()) {
+    attr = oracle_colours(set.images, palette);
+    for (const auto& c : palette) attr_names.push_back(c.name);
+    attribute = {{"kind", "colour-oracle"}, {"classes", attr_names}};
+  } else {
+    std::fprintf(stderr, "eval: warning: %s has no colour palette and no --attr-classifier was given: Bias not computed\n",
+                 opt.data_dir.c_str());
+    attribute = {{"kind", "none"}};
+  }
+  BiasReport br;
+  std::vector<int64_t> present_index(P, -1);
+  for (size_t j = 0; j < present.size(); ++j) present_index[present[j]] = static_cast<int64_t>(j);
+  if (attr.defined()) {
+    auto a = attr.to(torch::kInt64).contiguous();
+    std::vector<int64_t> av(a.data_ptr<int64_t>(), a.data_ptr<int64_t>() + a.numel()), pv;
+    for (int64_t p : set.prompt) pv.push_back(present_index[p]);
+    br = bias_report(pv, av, static_cast<int64_t>(present.size()), static_cast<int64_t>(attr_names.size()));
+  }
+  at::Tensor purity;
+  if (!palette.empty()) purity = colour_purity(set.images, palette);
+
+  // Quality in a feature space.
+  FeatureExtractor fx = opt.features.empty() ? FeatureExtractor::from_classifier(judge)
+                                             : FeatureExtractor::load(opt.features, device);
+  auto f_ref = fx.extract(set.reference, opt.batch_size, opt.progress, "features (reference)");
+  auto f_gen = fx.extract(set.images, opt.batch_size, opt.progress, "features (evaluated)");
+  double fd = frechet_distance(f_ref, f_gen);
+  KidResult kid = kernel_inception_distance(f_ref, f_gen, opt.kid);
+  PrecisionRecall pr = precision_recall(f_ref, f_gen, opt.pr_k);
+
+  nlohmann::json j;
+  j["bias"] = attr.defined() ? nlohmann::json(br.mean) : nlohmann::json(nullptr);
+  j["purity"] = purity.defined() ? nlohmann::json(purity.mean().item<double>()) : nlohmann::json(nullptr);
+  j["faithfulness"] = faith.overall;
+  j["fd"] = fd;
+  j["kid"] = kid.mean;
+  j["kid_std"] = kid.std;
+  j["precision"] = pr.precision;
+  j["recall"] = pr.recall;
+  int64_t n_min = -1;
+  for (int64_t p : present) n_min = n_min < 0 ? count[p] : std::min(n_min, count[p]);
+  j["n_per_prompt"] = n_min;
+  j["n_images"] = set.images.size(0);
+  j["source"] = set.source;
+  j["generation"] = set.generation;
+  j["reference"] = {{"data", opt.data_dir}, {"split", opt.ref_split}, {"n", set.reference.size(0)}};
+  j["features"] = fx.describe();
+  nlohmann::json val_acc = nullptr;
+  if (judge.meta.contains("val") && judge.meta["val"].is_object()) val_acc = judge.meta["val"].value("accuracy", 0.0);
+  j["classifier"] = {{"path", judge.path}, {"column", judge.column}, {"val_accuracy", val_acc}};
+  j["attribute"] = attribute;
+  j["kid_subsets"] = kid.subsets;
+  j["kid_subset_size"] = kid.subset_size;
+  j["pr_k"] = opt.pr_k;
+  nlohmann::json per = nlohmann::json::object();
+  for (int64_t p : present) {
+    nlohmann::json e;
+    e["n"] = count[p];
+    e["faithfulness"] = faith.per_prompt[p];
+    auto mask = prompt_t == p;
+    e["purity"] = purity.defined() ? nlohmann::json(purity.masked_select(mask).mean().item<double>()) : nlohmann::json(nullptr);
+    if (attr.defined()) {
+      int64_t q = present_index[p];
+      nlohmann::json shares = nlohmann::json::object();
+      for (size_t k = 0; k < attr_names.size(); ++k) shares[attr_names[k]] = br.shares[q][k];
+      e["shares"] = shares;
+      e["bias"] = br.per_prompt[q];
+    } else {
+      e["shares"] = nullptr;
+      e["bias"] = nullptr;
+    }
+    per[names[p]] = e;
+  }
+  j["per_prompt"] = per;
+  j["prompt_order"] = [&] {
+    std::vector<std::string> v;
+    for (int64_t p : present) v.push_back(names[p]);
+    return v;
+  }();
+  j["seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+
+  ensure_dir(out_dir);
+  write_sample_grid(join_path(out_dir, "samples.png"), set.images, set.prompt, present, set.generation);
+  atomic_write_text(join_path(out_dir, "metrics.json"), j.dump(2) + "\n");
+  atomic_write_text(join_path(out_dir, "metrics.md"), metrics_markdown(j));
+  return j;
+}
+
+}  // namespace invdiff

@@ -1,0 +1,323 @@
+// `invdiff eval` end to end on a tiny cfmnist: sets with a known answer (the reference images
+// themselves, real biased images whose colours the metadata records), every error case of the
+// issue, and the CLI wiring.
+#include <gtest/gtest.h>
+
+#include <torch/script.h>
+#include <torch/torch.h>
+
+#include <filesystem>
+#include <functional>
+#include <map>
+
+#include "core/csv.h"
+#include "core/fs.h"
+#include "data/cfmnist.h"
+#include "data/dataset.h"
+#include "data/image_io.h"
+#include "eval/bias.h"
+#include "eval/classifier.h"
+#include "eval/evaluate.h"
+#include "test_util.h"
+#include "train/checkpoint.h"
+
+using namespace invdiff;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  return "<no error>";
+}
+
+class EvalTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    // Tiny tensors: one thread avoids OpenMP hand-off costs, which dominate on a busy machine.
+    threads_ = torch::get_num_threads();
+    torch::set_num_threads(1);
+    dir_ = new TempDir();
+    CfmnistConfig cfg;
+    cfg.max_train_per_class = 20;
+    cfg.max_ref_per_class = 20;
+    build_cfmnist(cfg, data(), false);
+    ClassifierTrainConfig tc;
+    tc.steps = 80;
+    tc.batch_size = 32;
+    tc.warmup = 10;
+    tc.net.width = 16;
+    tc.net.feature_dim = 32;
+    train_classifier(data(), tc, clf(), torch::kCPU, false);
+  }
+  static void TearDownTestSuite() {
+    torch::set_num_threads(threads_);
+    delete dir_;
+  }
+  static std::string data() { return join_path(dir_->path, "cfm"); }
+  static std::string clf() { return join_path(dir_->path, "clf"); }
+  static std::string path(const std::string& p) { return join_path(dir_->path, p); }
+
+  static EvalOptions base_options() {
+    EvalOptions o;
+    o.data_dir = data();
+    o.classifier = clf();
+    o.progress = false;
+    o.kid.subsets = 10;
+    return o;
+  }
+
+  // Copies one split's images into a folder, with the prompt in a PNG chunk (chunks = true)
+  // or in a CSV file,class_name (returned path).
+  static std::string export_split(const std::string& split, const std::string& folder, bool chunks) {
+    auto meta = load_metadata(data(), split);
+    size_t fc = meta.column("file"), cc = meta.column("class_name");
+    ensure_dir(folder);
+    CsvTable csv;
+    csv.header = {"file", "class_name"};
+    for (const auto& r : meta.rows) {
+      std::string name = fs::path(r[fc]).filename().string();
+      auto img = read_image(join_path(data(), r[fc]));
+      TextChunks text;
+      if (chunks) text["parameters"] = nlohmann::json{{"prompt", r[cc]}}.dump();
+      write_png(join_path(folder, name), img, text);
+      csv.rows.push_back({name, r[cc]});
+    }
+    std::string csv_path = folder + ".csv";
+    write_csv(csv_path, csv);
+    return csv_path;
+  }
+
+  static TempDir* dir_;
+  static int threads_;
+};
+TempDir* EvalTest::dir_ = nullptr;
+int EvalTest::threads_ = 1;
+
+// A randomly initialised diffusion model in the checkpoint format load_diffusion_model reads.
+void write_random_model(const std::string& path, const std::vector<std::string>& classes) {
+  UNetConfig u;
+  u.base_channels = 8;
+  u.channel_mult = {1};
+  u.num_classes = static_cast<int>(classes.size());
+  torch::manual_seed(0);
+  UNet net(u);
+  nlohmann::json meta = {{"kind", "diffusion"},
+                         {"unet", u},
+                         {"schedule", {{"kind", "linear"}, {"T", 1000}, {"beta_start", 1e-4}, {"beta_end", 0.02}}},
+                         {"class_names", classes}};
+  save_checkpoint(path, *net, net.get(), nullptr, meta);
+}
+
+}  // namespace
+
+TEST_F(EvalTest, ReferenceHalvesOfRealDataLookReal) {
+  auto o = base_options();
+  o.reference = true;
+  auto j = evaluate(o, path("out_ref"), torch::kCPU);
+  for (const char* k : {"bias", "purity", "faithfulness", "fd", "kid", "precision", "recall", "per_prompt", "features",
+                        "n_per_prompt", "generation"})
+    EXPECT_TRUE(j.contains(k)) << k;
+  EXPECT_EQ(j["n_images"], 40);
+  EXPECT_EQ(j["reference"]["n"], 40);
+  EXPECT_EQ(j["per_prompt"].size(), 4u);
+  EXPECT_DOUBLE_EQ(j["purity"].get<double>(), 1.0);  // real images are exactly one colour
+  // A random half of an exactly balanced set: every prompt's colour shares stay near 1/2.
+  EXPECT_LT(j["bias"].get<double>(), 0.5);
+  EXPECT_EQ(j["features"]["kind"], "classifier-penultimate");
+  EXPECT_EQ(j["features"]["dim"], 32);
+  for (const char* f : {"metrics.json", "metrics.md", "samples.png"}) EXPECT_TRUE(file_exists(path("out_ref/") + f)) << f;
+  auto back = nlohmann::json::parse(read_text(path("out_ref/metrics.json")));
+  EXPECT_EQ(back["fd"], j["fd"]);
+  EXPECT_NE(read_text(path("out_ref/metrics.md")).find("| **all** | 40 |"), std::string::npos);
+}
+
+TEST_F(EvalTest, TheReferenceSetAgainstItselfScoresPerfectly) {
+  // The folder holds exactly the reference images: identical feature sets, so FD = 0 and every
+  // point lies on the other set's manifold (precision = recall = 1). The split is balanced
+  // (10 red / 10 green per class), so Bias = 0, and real images have purity 1.
+  export_split("ref", path("ref_png"), true);
+  auto o = base_options();
+  o.images_dir = path("ref_png");
+  auto j = evaluate(o, path("out_self"), torch::kCPU);
+  EXPECT_NEAR(j["fd"].get<double>(), 0.0, 1e-3);
+  EXPECT_DOUBLE_EQ(j["precision"].get<double>(), 1.0);
+  EXPECT_DOUBLE_EQ(j["recall"].get<double>(), 1.0);
+  EXPECT_NEAR(j["bias"].get<double>(), 0.0, 1e-12);
+  EXPECT_DOUBLE_EQ(j["purity"].get<double>(), 1.0);
+  EXPECT_EQ(j["n_per_prompt"], 20);
+  // Faithfulness is the judge's accuracy on these images, computed here directly.
+  auto c = load_classifier(clf(), torch::kCPU);
+  auto ref = load_dataset(data(), {"ref", "", 3, -1});
+  double acc = (c.predict(ref.images).argmax(1) == ref.labels).to(torch::kFloat64).mean().item<double>();
+  EXPECT_NEAR(j["faithfulness"].get<double>(), acc, 1e-12);
+}
+
+TEST_F(EvalTest, BiasOfRealBiasedImagesMatchesTheirMetadata) {
+  // The biased train split, prompts from a CSV: the colour oracle is exact on real images, so
+  // the measured shares must equal the colour counts the metadata records.
+  std::string csv = export_split("train", path("train_png"), false);
+  auto o = base_options();
+  o.images_dir = path("train_png");
+  o.images_csv = csv;
+  auto j = evaluate(o, path("out_train"), torch::kCPU);
+  auto meta = load_metadata(data(), "train");
+  size_t cc = meta.column("class_name"), kc = meta.column("colour_name");
+  std::map<std::string, std::map<std::string, int64_t>> counts;
+  for (const auto& r : meta.rows) ++counts[r[cc]][r[kc]];
+  double expect = 0;
+  for (auto& [cls, cnt] : counts) {
+    double red = double(cnt["red"]) / 20, green = double(cnt["green"]) / 20;
+    EXPECT_NEAR(j["per_prompt"][cls]["shares"]["red"].get<double>(), red, 1e-12) << cls;
+    EXPECT_NEAR(j["per_prompt"][cls]["bias"].get<double>(), std::fabs(red - green), 1e-12) << cls;
+    expect += std::fabs(red - green) / 4;
+  }
+  EXPECT_NEAR(j["bias"].get<double>(), expect, 1e-12);
+  EXPECT_GT(j["bias"].get<double>(), 0.5);  // rho = 0.9: the split is strongly biased
+  EXPECT_EQ(j["generation"]["prompts_from"], csv);
+}
+
+TEST_F(EvalTest, TorchScriptFeatureExtractor) {
+  // A scripted extractor: per-channel mean. The report must name it, and the reference set
+  // against itself is still at distance 0.
+  torch::jit::Module m("MeanRGB");
+  m.define("def forward(self, x):\n  return x.mean([2, 3])\n");
+  std::string ts = path("mean_rgb.pt");
+  m.save(ts);
+  export_split("ref", path("ref_png_ts"), true);
+  auto o = base_options();
+  o.images_dir = path("ref_png_ts");
+  o.features = ts;
+  auto j = evaluate(o, path("out_ts"), torch::kCPU);
+  EXPECT_EQ(j["features"]["kind"], "torchscript");
+  EXPECT_EQ(j["features"]["path"], ts);
+  EXPECT_EQ(j["features"]["dim"], 3);
+  EXPECT_NEAR(j["fd"].get<double>(), 0.0, 1e-6);
+
+  std::string junk = path("junk.pt");
+  atomic_write_text(junk, "not a model");
+  o.features = junk;
+  auto msg = error_of([&] { evaluate(o, path("out_junk"), torch::kCPU); });
+  EXPECT_NE(msg.find("neither an invdiff classifier checkpoint nor a loadable TorchScript module"), std::string::npos) << msg;
+}
+
+TEST_F(EvalTest, SamplesFromAModel) {
+  std::string model = path("model.pt");
+  write_random_model(model, {"T-shirt/top", "Trouser", "Sneaker", "Bag"});
+  auto o = base_options();
+  o.model = model;
+  o.n_per_prompt = 3;
+  o.gen.sampler.steps = 2;
+  o.gen.sampler.seed = 5;
+  auto j = evaluate(o, path("out_model"), torch::kCPU);
+  EXPECT_EQ(j["source"], "model");
+  EXPECT_EQ(j["n_per_prompt"], 3);
+  EXPECT_EQ(j["n_images"], 12);
+  EXPECT_EQ(j["generation"]["steps"], 2);
+  EXPECT_EQ(j["generation"]["seed"], 5);
+  EXPECT_EQ(j["generation"]["sampling_method"], "ddim");
+  EXPECT_EQ(j["per_prompt"]["Bag"]["n"], 3);
+  // Same seed, same images, same metrics.
+  auto again = evaluate(o, path("out_model2"), torch::kCPU);
+  EXPECT_EQ(again["fd"], j["fd"]);
+
+  write_random_model(path("other.pt"), {"T-shirt/top", "Dress"});
+  o.model = path("other.pt");
+  auto msg = error_of([&] { evaluate(o, path("out_other"), torch::kCPU); });
+  EXPECT_NE(msg.find("model class 'Dress' is not a class of"), std::string::npos) << msg;
+}
+
+TEST_F(EvalTest, FolderWithoutImagesIsAnError) {
+  ensure_dir(path("empty"));
+  auto o = base_options();
+  o.images_dir = path("empty");
+  auto msg = error_of([&] { evaluate(o, path("out_empty"), torch::kCPU); });
+  EXPECT_EQ(msg, path("empty") + ": no PNG images found");
+}
+
+TEST_F(EvalTest, ImagesOfTheWrongSizeAreAnError) {
+  ensure_dir(path("small"));
+  for (int i = 0; i < 3; ++i)
+    write_png(path("small/" + std::to_string(i) + ".png"), torch::zeros({3, 8, 8}),
+              {{"parameters", nlohmann::json{{"prompt", "Bag"}}.dump()}});
+  auto o = base_options();
+  o.images_dir = path("small");
+  auto msg = error_of([&] { evaluate(o, path("out_small"), torch::kCPU); });
+  EXPECT_NE(msg.find("are 3x8x8 (CxHxW) but the reference set"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("is 3x16x16"), std::string::npos) << msg;
+}
+
+TEST_F(EvalTest, ClassifierWithTheWrongClassesIsAnError) {
+  // A 2-class (colour) classifier passed as the garment judge of a 4-class dataset.
+  Classifier c;
+  ClassifierConfig cc;
+  cc.num_classes = 2;
+  cc.width = 8;
+  c.net = ClassifierNet(cc);
+  c.class_names = {"green", "red"};
+  c.column = "colour_name";
+  std::string p = path("colour_clf.pt");
+  save_classifier(p, c);
+  auto o = base_options();
+  o.reference = true;
+  o.classifier = p;
+  auto msg = error_of([&] { evaluate(o, path("out_badclf"), torch::kCPU); });
+  EXPECT_NE(msg.find(p + ": classifier has 2 classes (green, red) but"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("has 4 in column 'class_name'"), std::string::npos) << msg;
+}
+
+TEST_F(EvalTest, MissingOrUnknownPromptsAreErrors) {
+  ensure_dir(path("noprompt"));
+  write_png(path("noprompt/a.png"), torch::zeros({3, 16, 16}));
+  auto o = base_options();
+  o.images_dir = path("noprompt");
+  auto msg = error_of([&] { evaluate(o, path("out_np"), torch::kCPU); });
+  EXPECT_NE(msg.find("a.png: no prompt"), std::string::npos) << msg;
+
+  ensure_dir(path("badprompt"));
+  write_png(path("badprompt/a.png"), torch::zeros({3, 16, 16}), {{"parameters", R"({"prompt": "Dress"})"}});
+  o.images_dir = path("badprompt");
+  msg = error_of([&] { evaluate(o, path("out_bp"), torch::kCPU); });
+  EXPECT_NE(msg.find("prompt 'Dress' is not a class of"), std::string::npos) << msg;
+
+  o.reference = true;  // and an image folder: two sources
+  msg = error_of([&] { evaluate(o, path("out_two"), torch::kCPU); });
+  EXPECT_NE(msg.find("exactly one of"), std::string::npos) << msg;
+}
+
+TEST_F(EvalTest, DefaultClassifierIsTrainedOnceBesideTheOutput) {
+  auto o = base_options();
+  o.classifier.clear();
+  o.reference = true;
+  std::string run = path("run");
+  evaluate(o, join_path(run, "eval"), torch::kCPU);
+  std::string ckpt = join_path(run, "classifier/checkpoint.pt");
+  ASSERT_TRUE(file_exists(ckpt));
+  EXPECT_EQ(read_checkpoint_meta(ckpt)["dataset"]["split"], "ref");
+  auto stamp = fs::last_write_time(ckpt);
+  auto j = evaluate(o, join_path(run, "eval2"), torch::kCPU);
+  EXPECT_EQ(fs::last_write_time(ckpt), stamp);  // reused, not retrained
+  EXPECT_EQ(j["classifier"]["path"], ckpt);
+}
+
+TEST(EvalPaths, DefaultClassifierDir) {
+  EXPECT_EQ(default_classifier_dir("runs/x/eval"), "runs/x/classifier");
+  EXPECT_EQ(default_classifier_dir("runs/x/eval/"), "runs/x/classifier");
+  EXPECT_EQ(default_classifier_dir("out"), "classifier");
+}
+
+TEST_F(EvalTest, CliReferenceRunAndOneLineErrors) {
+  auto r = run_cli("-q --threads 1 eval --data " + data() + " --reference --classifier " + clf() + " --kid-subsets 5 -o " +
+                   path("cli_out"));
+  EXPECT_EQ(r.status, 0) << r.output;
+  EXPECT_TRUE(file_exists(path("cli_out/metrics.json")));
+  EXPECT_NE(r.output.find("faithfulness"), std::string::npos) << r.output;
+
+  r = run_cli("-q eval --data " + data() + " --images " + path("nope") + " --classifier " + clf() + " -o " + path("cli_bad"));
+  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(r.output, "invdiff: error: image folder not found: " + path("nope") + "\n");
+}
