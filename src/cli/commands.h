@@ -29,5 +29,7 @@ void add_train_command(CLI::App& app, GlobalOptions& g);
 void add_sample_command(CLI::App& app, GlobalOptions& g);
 void add_run_command(CLI::App& app, GlobalOptions& g);
 void add_info_command(CLI::App& app, GlobalOptions& g);
+void add_groups_command(CLI::App& app, GlobalOptions& g);
+void add_debias_command(CLI::App& app, GlobalOptions& g);
 
 }  // namespace invdiff::cli
