@@ -11,6 +11,7 @@
 #include "invdiff/grouper.h"
 #include "invdiff/groups_io.h"
 #include "invdiff/score.h"
+#include "test_util.h"
 
 using namespace invdiff;
 
@@ -216,4 +217,20 @@ TEST(Groups, AlignByKeyAndOracle) {
   auto X = cross_with_labels(T({{.25, .75}, {1, 0}}), torch::tensor({1, 0}, torch::kInt64), 2);
   EXPECT_TRUE(torch::equal(X, T({{0, 0, .25, .75}, {1, 0, 0, 0}})));
   EXPECT_TRUE(torch::equal(harden_groups(T({{.25, .75}, {.6, .4}})), T({{0, 1}, {1, 0}})));
+}
+
+TEST(Scores, CsvRoundTripJoinsByKey) {
+  SampleScores s;
+  s.timesteps = {10, 20};
+  s.raw = torch::tensor({1.0, 2.0, 3.0, 4.0}, torch::kFloat64).view({2, 2});
+  s.z = torch::tensor({-1.0, 1.0, 1.0, -1.0}, torch::kFloat64).view({2, 2});
+  s.score = torch::tensor({1.0, 1.5}, torch::kFloat64);
+  TempDir d;
+  std::string p = d.path + "/scores.csv";
+  write_scores_csv(p, {"a", "b"}, s);
+  auto back = read_scores_csv(p, {"b", "a"});  // another row order: joined by key
+  EXPECT_EQ(back.timesteps, s.timesteps);
+  EXPECT_TRUE(torch::equal(back.score, torch::tensor({1.5, 1.0}, torch::kFloat64)));
+  EXPECT_TRUE(torch::equal(back.z, s.z.flip(0)));
+  EXPECT_THROW(read_scores_csv(p, {"a", "c"}), std::runtime_error);
 }

@@ -44,7 +44,7 @@ void print_report(const nlohmann::json& rep, const std::string& out) {
 void add_groups_command(CLI::App& app, GlobalOptions& g) {
   auto* cmd = app.add_subcommand("groups", "Infer bias groups without bias labels (the max step), or write oracle groups");
   struct Opts {
-    std::string model, data, out = "groups", score = "multi-t", split = "train", target, grouper = "std";
+    std::string model, data, out = "groups", score = "multi-t", split = "train", target, grouper = "std", scores_in;
     std::vector<std::string> oracle;
     int64_t limit = -1;
     bool ema = true, global_std = false, no_images = false;
@@ -72,6 +72,7 @@ void add_groups_command(CLI::App& app, GlobalOptions& g) {
   cmd->add_option("--grouper-steps", o->go.steps, "full-batch Adam steps")->check(CLI::NonNegativeNumber)->capture_default_str();
   cmd->add_option("--grouper-lr", o->go.lr, "grouper Adam learning rate")->check(CLI::PositiveNumber)->capture_default_str();
   cmd->add_option("-c,--min-weight", o->go.c, "weight c of the min_{i,g}(l_i W_ig) term")->capture_default_str();
+  cmd->add_option("--scores", o->scores_in, "reuse a scores.csv from an earlier run instead of scoring (no -m needed)");
   cmd->add_option("--oracle", o->oracle, "one-hot groups from true label columns (e.g. class_name,colour_name)")->delimiter(',');
   cmd->add_option("--split", o->split, "dataset split")->capture_default_str();
   cmd->add_option("--target", o->target, "condition column (default: the manifest's)");
@@ -104,20 +105,30 @@ void add_groups_command(CLI::App& app, GlobalOptions& g) {
       summary["mode"] = "oracle";
       summary["oracle_columns"] = o->oracle;
     } else {
-      if (o->model.empty()) throw std::invalid_argument("groups: -m/--model is required (or --oracle COLUMNS)");
-      LoadModelOptions lo;
-      lo.use_ema = o->ema;
-      auto model = load_any_model(o->model, device, lo);
-      if (model.class_names() != data.class_names)
-        throw std::runtime_error("groups: the dataset's classes differ from the model's");
-      const auto& u = model.unet_config();
-      if (data.images.size(1) != u.in_channels || data.images.size(2) != u.image_size)
-        throw std::runtime_error("groups: the dataset's image shape differs from the model's");
+      if (o->model.empty() && o->scores_in.empty())
+        throw std::invalid_argument("groups: -m/--model is required (or --scores FILE, or --oracle COLUMNS)");
       o->so.method = parse_score_method(o->score);
       o->so.per_condition = !o->global_std;
       o->go.seed = o->so.seed;
       auto t0 = std::chrono::steady_clock::now();
-      scores = compute_scores(model.eps, model.schedule(), data.images, data.labels, data.files, o->so, device, !g.quiet);
+      if (!o->scores_in.empty()) {
+        scores = read_scores_csv(o->scores_in, data.files);
+        summary["model"] = nullptr;
+        summary["scores_from"] = std::filesystem::absolute(o->scores_in).lexically_normal().string();
+        o->score = score_method_name(scores.method);
+      } else {
+        LoadModelOptions lo;
+        lo.use_ema = o->ema;
+        auto model = load_any_model(o->model, device, lo);
+        if (model.class_names() != data.class_names)
+          throw std::runtime_error("groups: the dataset's classes differ from the model's");
+        const auto& u = model.unet_config();
+        if (data.images.size(1) != u.in_channels || data.images.size(2) != u.image_size)
+          throw std::runtime_error("groups: the dataset's image shape differs from the model's");
+        scores = compute_scores(model.eps, model.schedule(), data.images, data.labels, data.files, o->so, device, !g.quiet);
+        summary["model"] = std::filesystem::absolute(checkpoint_path(o->model)).lexically_normal().string();
+        summary["model_kind"] = model.kind;
+      }
       double t_scores = seconds_since(t0);
       write_scores_csv(join_path(o->out, "scores.csv"), data.files, scores);
       t0 = std::chrono::steady_clock::now();
@@ -137,8 +148,6 @@ void add_groups_command(CLI::App& app, GlobalOptions& g) {
       auto spread = group_means(table.W, scores.score).std(true).item<double>();
       scores_ptr = &scores;
       summary["mode"] = "inferred";
-      summary["model"] = std::filesystem::absolute(checkpoint_path(o->model)).lexically_normal().string();
-      summary["model_kind"] = model.kind;
       summary["score"] = {{"method", o->score}, {"timesteps", scores.timesteps}, {"seed", o->so.seed},
                           {"per_condition", o->so.per_condition}, {"ema", o->ema}};
       summary["grouper"] = grouper;

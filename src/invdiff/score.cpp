@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 
 #include <set>
+#include <unordered_map>
 #include <stdexcept>
 
 #include "core/csv.h"
@@ -158,6 +159,51 @@ void write_scores_csv(const std::string& path, const std::vector<std::string>& f
     t.rows.push_back(std::move(row));
   }
   write_csv(path, t);
+}
+
+SampleScores read_scores_csv(const std::string& path, const std::vector<std::string>& files) {
+  auto t = read_csv(path);
+  size_t fc = t.column("file"), sc = t.column("score");
+  SampleScores s;
+  std::vector<size_t> loss_cols, z_cols;
+  for (size_t c = 0; c < t.header.size(); ++c) {
+    const auto& h = t.header[c];
+    if (h.rfind("loss_t", 0) == 0) {
+      s.timesteps.push_back(std::stoi(h.substr(6)));
+      loss_cols.push_back(c);
+      z_cols.push_back(t.column("z_t" + h.substr(6)));
+    }
+  }
+  s.method = loss_cols.empty() ? ScoreMethod::SingleT : ScoreMethod::MultiT;
+  std::unordered_map<std::string, size_t> row;
+  for (size_t i = 0; i < t.rows.size(); ++i) row[t.rows[i][fc]] = i;
+  if (row.size() != files.size())
+    throw std::runtime_error(path + " has " + std::to_string(row.size()) + " rows, the dataset " +
+                             std::to_string(files.size()) + ": scored on another dataset or split");
+  const int64_t N = static_cast<int64_t>(files.size()), M = std::max<int64_t>(1, loss_cols.size());
+  s.score = torch::empty({N}, torch::kFloat64);
+  s.raw = torch::empty({N, M}, torch::kFloat64);
+  if (s.method == ScoreMethod::MultiT) s.z = torch::empty({N, M}, torch::kFloat64);
+  else s.t = torch::empty({N}, torch::kInt64);
+  auto sa = s.score.accessor<double, 1>();
+  auto ra = s.raw.accessor<double, 2>();
+  for (int64_t i = 0; i < N; ++i) {
+    auto it = row.find(files[i]);
+    if (it == row.end()) throw std::runtime_error(path + " has no row for dataset file '" + files[i] + "'");
+    const auto& r = t.rows[it->second];
+    sa[i] = std::stod(r[sc]);
+    if (s.method == ScoreMethod::MultiT) {
+      auto za = s.z.accessor<double, 2>();
+      for (int64_t m = 0; m < M; ++m) {
+        ra[i][m] = std::stod(r[loss_cols[m]]);
+        za[i][m] = std::stod(r[z_cols[m]]);
+      }
+    } else {
+      s.t.accessor<int64_t, 1>()[i] = std::stoll(r[t.column("t")]);
+      ra[i][0] = sa[i];
+    }
+  }
+  return s;
 }
 
 }  // namespace invdiff

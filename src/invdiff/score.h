@@ -61,5 +61,8 @@ SampleScores compute_scores(const EpsFn& eps_fn, const NoiseSchedule& sch, const
 // scores.csv: file, score, then per timestep loss_t<t> (raw) and z_t<t> (standardised); for
 // single-t: file, score, t.
 void write_scores_csv(const std::string& path, const std::vector<std::string>& files, const SampleScores& s);
+// Reads a scores.csv back, rows joined to `files` by key (so the grouper can be rerun without
+// rescoring); throws when a key is missing on either side.
+SampleScores read_scores_csv(const std::string& path, const std::vector<std::string>& files);
 
 }  // namespace invdiff
