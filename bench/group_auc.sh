@@ -15,6 +15,7 @@ OUT=${3:-runs/bench_group_auc}
 BIN=${INVDIFF:-build/invdiff}
 G=${G:-8}
 SEED=${SEED:-0}
+DEVICE=${DEVICE:-cpu}   # e.g. DEVICE=cuda
 
 [ -x "$BIN" ] || { echo "no $BIN: build first (scripts/build.sh)" >&2; exit 1; }
 [ -f "$DATA/manifest.json" ] || "$BIN" data cfmnist -o "$DATA"
@@ -25,7 +26,7 @@ run() {  # name, extra args
   local name=$1; shift
   local t0=$SECONDS
   echo "scoring with $name ..." >&2
-  if ! "$BIN" groups -m "$BASE" --data "$DATA" -G "$G" --seed "$SEED" -o "$OUT/$name" "$@" >"$OUT/$name.log" 2>&1; then
+  if ! "$BIN" --device "$DEVICE" groups -m "$BASE" --data "$DATA" -G "$G" --seed "$SEED" -o "$OUT/$name" "$@" >"$OUT/$name.log" 2>&1; then
     echo "groups $name failed, see $OUT/$name.log" >&2
     tail -3 "$OUT/$name.log" >&2
     exit 1
