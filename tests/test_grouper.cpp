@@ -234,3 +234,26 @@ TEST(Scores, CsvRoundTripJoinsByKey) {
   EXPECT_TRUE(torch::equal(back.z, s.z.flip(0)));
   EXPECT_THROW(read_scores_csv(p, {"a", "c"}), std::runtime_error);
 }
+
+// {1, 2, 10, 11}: mean 6, population variance (25 + 16 + 16 + 25) / 4 = 20.5; the best split
+// {1, 2} | {10, 11} has between-group variance (2 * 2 / 16) * (10.5 - 1.5)^2 = 20.25.
+TEST(Scores, OtsuTimestepSelectionPicksTheBimodalColumn) {
+  EXPECT_NEAR(otsu_explained_share({1, 2, 10, 11}), 20.25 / 20.5, 1e-12);
+  EXPECT_EQ(otsu_explained_share({4, 4, 4}), 0.0);
+  auto gen = at::detail::createCPUGenerator(2);
+  SampleScores s;
+  s.method = ScoreMethod::MultiT;
+  s.timesteps = {100, 600};
+  auto unimodal = torch::randn({100}, gen, torch::kFloat64);
+  auto bimodal = torch::cat({torch::randn({80}, gen, torch::kFloat64) * 0.2 - 0.5,
+                             torch::randn({20}, gen, torch::kFloat64) * 0.2 + 2.0});
+  s.z = torch::stack({unimodal, bimodal}, 1);
+  s.raw = s.z.clone();
+  s.score = s.z.mean(1);
+  auto labels = torch::cat({torch::zeros({50}, torch::kInt64), torch::ones({50}, torch::kInt64)});
+  EXPECT_EQ(select_timestep_otsu(s, labels), 1);
+  EXPECT_EQ(s.selected_timestep, 600);
+  EXPECT_GT(s.selection_criterion[1], s.selection_criterion[0]);
+  EXPECT_NEAR(s.score.min().item<double>(), 1.0, 1e-12);
+  EXPECT_TRUE(torch::allclose(s.score - 1.0, bimodal - bimodal.min()));
+}

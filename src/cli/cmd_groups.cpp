@@ -47,7 +47,7 @@ void add_groups_command(CLI::App& app, GlobalOptions& g) {
     std::string model, data, out = "groups", score = "multi-t", split = "train", target, grouper = "std", scores_in;
     std::vector<std::string> oracle;
     int64_t limit = -1;
-    bool ema = true, global_std = false, no_images = false;
+    bool ema = true, global_std = false, no_images = false, select_t = false;
     ScoreOptions so;
     GrouperOptions go;
     GroupReportOptions ro;
@@ -62,6 +62,9 @@ void add_groups_command(CLI::App& app, GlobalOptions& g) {
   cmd->add_option("-M,--num-timesteps", o->so.num_timesteps, "multi-t: timesteps (m + 0.5) T / M")
       ->check(CLI::Range(1, 10000))->capture_default_str();
   cmd->add_option("--timesteps", o->so.timesteps, "multi-t: explicit timesteps (overrides -M)")->delimiter(',');
+  cmd->add_flag("--select-timestep", o->select_t,
+                "multi-t: score = the one timestep whose per-condition scores split most cleanly in two (Otsu "
+                "explained variance; label-free), instead of the mean over timesteps");
   cmd->add_flag("--global-standardise", o->global_std, "multi-t: standardise over all samples, not per condition");
   cmd->add_option("--seed", o->so.seed, "seed of the score noise and the grouper init")->capture_default_str();
   cmd->add_option("--batch-size", o->so.batch_size, "images per network call")->check(CLI::PositiveNumber)->capture_default_str();
@@ -130,6 +133,13 @@ void add_groups_command(CLI::App& app, GlobalOptions& g) {
         summary["model_kind"] = model.kind;
       }
       double t_scores = seconds_since(t0);
+      if (o->select_t) {
+        select_timestep_otsu(scores, data.labels);
+        std::printf("selected timestep %d (Otsu explained share by timestep:", scores.selected_timestep);
+        for (size_t m = 0; m < scores.timesteps.size(); ++m)
+          std::printf(" %d: %.3f", scores.timesteps[m], scores.selection_criterion[m]);
+        std::printf(")\n");
+      }
       write_scores_csv(join_path(o->out, "scores.csv"), data.files, scores);
       t0 = std::chrono::steady_clock::now();
       nlohmann::json grouper;
@@ -150,11 +160,17 @@ void add_groups_command(CLI::App& app, GlobalOptions& g) {
       summary["mode"] = "inferred";
       summary["score"] = {{"method", o->score}, {"timesteps", scores.timesteps}, {"seed", o->so.seed},
                           {"per_condition", o->so.per_condition}, {"ema", o->ema}};
+      if (o->select_t)
+        summary["score"]["selected_timestep"] = {{"t", scores.selected_timestep},
+                                                 {"otsu_explained_share", scores.selection_criterion}};
       summary["grouper"] = grouper;
       summary["seconds"] = {{"scores", t_scores}, {"grouper", t_grouper}};
-      std::printf("scored %ld samples in %.1f s (%.0f images/s); grouper %.1f s, spread of group means %.4f\n",
-                  (long)data.size(), t_scores, data.size() * std::max<size_t>(1, scores.timesteps.size()) / t_scores,
-                  t_grouper, spread);
+      if (o->scores_in.empty())
+        std::printf("scored %ld samples in %.1f s (%.0f images/s); ", (long)data.size(), t_scores,
+                    data.size() * std::max<size_t>(1, scores.timesteps.size()) / t_scores);
+      else
+        std::printf("read the scores of %ld samples from %s; ", (long)data.size(), o->scores_in.c_str());
+      std::printf("grouper %.1f s, spread of group means %.4f\n", t_grouper, spread);
     }
     table.source = join_path(o->out, "groups.csv");
     write_groups_csv(table.source, table);

@@ -77,13 +77,20 @@ GrouperResult fit_groups(const at::Tensor& l_in, const GrouperOptions& opt, cons
   return r;
 }
 
-double otsu_threshold(std::vector<double> s) {
+namespace {
+struct OtsuSplit {
+  double threshold;
+  double between;  // n_lo n_hi (m_hi - m_lo)^2 / n^2: the between-group variance
+  double total;    // population variance
+};
+OtsuSplit otsu_split(std::vector<double> s) {
   if (s.empty()) throw std::invalid_argument("otsu: no scores");
   std::sort(s.begin(), s.end());
   const size_t n = s.size();
   std::vector<double> prefix(n + 1, 0.0);
   for (size_t i = 0; i < n; ++i) prefix[i + 1] = prefix[i] + s[i];
-  double best = -1, thr = s.back();
+  OtsuSplit out{s.back(), 0.0, 0.0};
+  double best = -1;
   for (size_t k = 1; k < n; ++k) {  // low = s[0..k), high = s[k..n)
     if (s[k] == s[k - 1]) continue;  // a threshold cannot split equal scores
     double lo = static_cast<double>(k), hi = static_cast<double>(n - k);
@@ -91,10 +98,22 @@ double otsu_threshold(std::vector<double> s) {
     double between = lo * hi * (m_hi - m_lo) * (m_hi - m_lo);
     if (between > best) {
       best = between;
-      thr = 0.5 * (s[k - 1] + s[k]);
+      out.threshold = 0.5 * (s[k - 1] + s[k]);
     }
   }
-  return thr;
+  const double mean = prefix[n] / n;
+  for (double v : s) out.total += (v - mean) * (v - mean);
+  out.total /= n;
+  out.between = best > 0 ? best / (static_cast<double>(n) * n) : 0.0;
+  return out;
+}
+}  // namespace
+
+double otsu_threshold(std::vector<double> s) { return otsu_split(std::move(s)).threshold; }
+
+double otsu_explained_share(std::vector<double> s) {
+  auto o = otsu_split(std::move(s));
+  return o.total > 0 ? o.between / o.total : 0.0;
 }
 
 at::Tensor otsu_groups(const at::Tensor& l_in, const at::Tensor& labels_in) {

@@ -51,6 +51,9 @@ at::Tensor group_means(const at::Tensor& W, const at::Tensor& l);
 // The threshold between the two sides of the best split (midpoint of the neighbouring scores);
 // scores > threshold are "high". No split (fewer than 2 distinct values): the largest score.
 double otsu_threshold(std::vector<double> scores);
+// The best split's between-group variance as a share of the total variance, in [0, 1]: how
+// cleanly the scores fall into two groups (0 when there is no split).
+double otsu_explained_share(std::vector<double> scores);
 // One-hot [N, 2] (column 0 "low", 1 "high") from a separate Otsu split within each condition.
 at::Tensor otsu_groups(const at::Tensor& l, const at::Tensor& labels);
 

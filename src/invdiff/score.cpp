@@ -3,12 +3,14 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/torch.h>
 
+#include <map>
 #include <set>
 #include <unordered_map>
 #include <stdexcept>
 
 #include "core/csv.h"
 #include "core/progress.h"
+#include "invdiff/grouper.h"
 
 namespace invdiff {
 
@@ -122,6 +124,30 @@ SampleScores compute_scores(const EpsFn& eps_fn, const NoiseSchedule& sch, const
     out.score = raw.select(1, 0).clone();  // the official estimator: the raw loss
   }
   return out;
+}
+
+int select_timestep_otsu(SampleScores& s, const at::Tensor& labels_in) {
+  if (s.method != ScoreMethod::MultiT || !s.z.defined())
+    throw std::invalid_argument("--select-timestep needs multi-t scores");
+  auto z = s.z.to(torch::kFloat64).contiguous();
+  auto labels = labels_in.to(torch::kCPU, torch::kInt64).contiguous();
+  const int64_t N = z.size(0), M = z.size(1);
+  auto za = z.accessor<double, 2>();
+  auto ya = labels.accessor<int64_t, 1>();
+  s.selection_criterion.assign(M, 0.0);
+  int best = 0;
+  for (int64_t m = 0; m < M; ++m) {
+    std::map<int64_t, std::vector<double>> by;
+    for (int64_t i = 0; i < N; ++i) by[ya[i]].push_back(za[i][m]);
+    double sum = 0;
+    for (auto& kv : by) sum += otsu_explained_share(std::move(kv.second));
+    s.selection_criterion[m] = sum / static_cast<double>(by.size());
+    if (s.selection_criterion[m] > s.selection_criterion[best]) best = static_cast<int>(m);
+  }
+  auto col = z.select(1, best);
+  s.score = col - col.min() + 1.0;
+  s.selected_timestep = s.timesteps.at(best);
+  return best;
 }
 
 void write_scores_csv(const std::string& path, const std::vector<std::string>& files, const SampleScores& s) {

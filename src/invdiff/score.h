@@ -40,6 +40,8 @@ struct SampleScores {
   at::Tensor z;                // [N, M] standardised losses (single-t: undefined)
   at::Tensor t;                // single-t: [N] int64 drawn timesteps (multi-t: undefined)
   at::Tensor score;            // [N] float64: the per-sample score l_i fed to the grouper
+  int selected_timestep = -1;  // set by select_timestep_otsu: score is that timestep's column
+  std::vector<double> selection_criterion;  // per timestep, when selected
 };
 
 // t_m = floor((m + 0.5) T / M), m = 0..M-1: the midpoints of M equal slices of the schedule.
@@ -57,6 +59,11 @@ uint64_t sample_noise_seed(uint64_t seed, const std::string& key);
 SampleScores compute_scores(const EpsFn& eps_fn, const NoiseSchedule& sch, const at::Tensor& images,
                             const at::Tensor& labels, const std::vector<std::string>& keys, const ScoreOptions& opt,
                             const c10::Device& device, bool progress = false);
+
+// Label-free timestep choice (SPEC 6): for each timestep column of z, the Otsu explained-variance
+// share within each condition, averaged over conditions; the column that splits most cleanly in
+// two becomes the score (shifted so its minimum is 1). Multi-t only. Returns the chosen index.
+int select_timestep_otsu(SampleScores& s, const at::Tensor& labels);
 
 // scores.csv: file, score, then per timestep loss_t<t> (raw) and z_t<t> (standardised); for
 // single-t: file, score, t.
