@@ -9,6 +9,7 @@
 #include "core/fs.h"
 #include "core/runtime.h"
 #include "data/image_io.h"
+#include "pipeline/any_model.h"
 #include "pipeline/generate.h"
 
 namespace invdiff::cli {
@@ -21,6 +22,7 @@ void add_sample_command(CLI::App& app, GlobalOptions& g) {
     int64_t n = 16;
     int nrow = 0;
     bool ema = true;
+    double guidance_ratio = NAN;
     GenerateOptions gen;
   };
   auto o = std::make_shared<Opts>();
@@ -37,28 +39,33 @@ void add_sample_command(CLI::App& app, GlobalOptions& g) {
   cmd->add_option("--nrow", o->nrow, "images per grid row (default: n per prompt, or a square)");
   cmd->add_option("--per-image", o->per_image_dir, "also write one PNG per image into this directory");
   cmd->add_flag("!--no-ema", o->ema, "use the raw weights instead of the EMA");
+  cmd->add_option("--guidance-ratio", o->guidance_ratio, "guided models: override the stored ratio r");
   cmd->callback([o, &g] {
     setup_runtime(g);
     auto device = parse_device(g.device);
     o->gen.sampler.kind = parse_sampler(o->method);
     o->gen.sampler.progress = !g.quiet;
-    auto m = load_diffusion_model(o->model, device, o->ema);
+    LoadModelOptions lo;
+    lo.use_ema = o->ema;
+    lo.guidance_ratio = o->guidance_ratio;
+    auto m = load_any_model(o->model, device, lo);
     std::vector<int64_t> labels;
     std::vector<std::string> names;
     for (const auto& p : o->prompts) {
       if (p == "all") {
-        for (size_t c = 0; c < m.class_names.size(); ++c) names.push_back(m.class_names[c]);
+        for (const auto& c : m.class_names()) names.push_back(c);
       } else {
         m.class_index(p);  // validates with a helpful message
-        names.push_back(m.class_names[m.class_index(p)]);
+        names.push_back(m.class_names()[m.class_index(p)]);
       }
     }
     for (const auto& nm : names)
       for (int64_t i = 0; i < o->n; ++i) labels.push_back(m.class_index(nm));
-    const auto& u = m.unet->config();
-    auto imgs = generate(model_eps_fn(m), m.schedule, u.null_class(), labels,
+    const auto& u = m.unet_config();
+    auto imgs = generate(m.eps, m.schedule(), u.null_class(), labels,
                          {u.in_channels, u.image_size, u.image_size}, o->gen, device, !g.quiet);
     auto params = generation_params(o->model, o->gen);
+    params.update(m.describe());  // model kind; guided: variant, mix and the ratio r used
     std::string prompt_list;
     for (const auto& nm : names) prompt_list += (prompt_list.empty() ? "" : ";") + nm;
     params["prompt"] = prompt_list;
@@ -71,7 +78,7 @@ void add_sample_command(CLI::App& app, GlobalOptions& g) {
       ensure_dir(o->per_image_dir);
       for (int64_t i = 0; i < imgs.size(0); ++i) {
         auto p = params;
-        p["prompt"] = m.class_names[labels[i]];
+        p["prompt"] = m.class_names()[labels[i]];
         p["index"] = i;
         char f[64];
         std::snprintf(f, sizeof f, "%06ld.png", (long)i);

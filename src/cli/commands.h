@@ -29,6 +29,8 @@ void add_train_command(CLI::App& app, GlobalOptions& g);
 void add_sample_command(CLI::App& app, GlobalOptions& g);
 void add_run_command(CLI::App& app, GlobalOptions& g);
 void add_info_command(CLI::App& app, GlobalOptions& g);
+void add_groups_command(CLI::App& app, GlobalOptions& g);
+void add_debias_command(CLI::App& app, GlobalOptions& g);
 void add_classifier_command(CLI::App& app, GlobalOptions& g);
 void add_eval_command(CLI::App& app, GlobalOptions& g);
 

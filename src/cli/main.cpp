@@ -27,6 +27,8 @@ int main(int argc, char** argv) {
   app.add_flag("-q,--quiet", g.quiet, "no progress bars");
   cli::add_data_command(app, g);
   cli::add_train_command(app, g);
+  cli::add_groups_command(app, g);
+  cli::add_debias_command(app, g);
   cli::add_sample_command(app, g);
   cli::add_run_command(app, g);
   cli::add_info_command(app, g);

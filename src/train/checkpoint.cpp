@@ -83,6 +83,8 @@ DiffusionModel load_diffusion_model(const std::string& dir_or_file, const c10::D
   std::string path = checkpoint_path(dir_or_file);
   DiffusionModel dm;
   dm.meta = read_checkpoint_meta(path);
+  if (dm.meta.value("kind", std::string()) == "guided")
+    throw std::runtime_error(path + ": a guided model (base + G_psi), not a base diffusion model; load it with load_any_model");
   if (!dm.meta.contains("unet")) throw std::runtime_error(path + ": not a diffusion model checkpoint (no 'unet' config)");
   UNetConfig cfg = dm.meta["unet"].get<UNetConfig>();
   dm.unet = UNet(cfg);

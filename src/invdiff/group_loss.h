@@ -1,0 +1,26 @@
+// The min step's objective on a minibatch (SPEC 1.3):
+//   L_g = sum_i w_ig l_i / (sum_i w_ig + 1e-9)   over the groups present in the batch
+//   L   = mean_g L_g + lambda * Var_g(L_g)        (unbiased Var; L = mean if one group present)
+// A group is present when its weight sum in the batch is > 0 (for one-hot groups: when any
+// member is). Kept apart from the training loop so it can be checked by hand.
+#pragma once
+#include <cstdint>
+
+#include <ATen/core/Tensor.h>
+
+namespace invdiff {
+
+struct GroupObjective {
+  at::Tensor total;         // scalar L
+  at::Tensor mean_term;     // mean_g L_g
+  at::Tensor var_term;      // lambda * Var_g(L_g) (the relative form: lambda * Var / mean^2)
+  at::Tensor group_losses;  // [G] L_g; absent groups hold NaN
+  int64_t present = 0;
+};
+
+// l [B] per-sample losses, w [B, G] group weights (same dtype); w undefined: plain mean (the
+// ERM control), reported as one group. relative: lambda * Var_g / mean_g^2, scale-free (SPEC 6:
+// with an eps-MSE of ~0.03 the absolute variance is ~1e-5 and lambda = 1 barely acts).
+GroupObjective group_objective(const at::Tensor& l, const at::Tensor& w, double lambda, bool relative = false);
+
+}  // namespace invdiff

@@ -1,0 +1,30 @@
+// The group report: what the inferred groups contain. Per group a PNG grid of its
+// highest-weight samples; where the dataset carries attribute columns (cfmnist: colour_name,
+// minority) the attribute mix per group, group purity, and the AUC of the score against the
+// minority flag. The attribute columns are read here only, for *reporting*: the label-free path
+// (scores, grouper) never sees them.
+#pragma once
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include <ATen/core/Tensor.h>
+
+#include "data/dataset.h"
+#include "invdiff/score.h"
+
+namespace invdiff {
+
+struct GroupReportOptions {
+  int64_t per_group = 64;                 // samples in each group's grid
+  std::string minority_column = "minority";
+  bool images = true;                     // write the PNG grids
+};
+
+// W [N, G] aligned to data's rows; scores may be null (oracle groups). Writes out_dir/report.json,
+// report.md and group_XX.png; returns the report JSON.
+nlohmann::json write_group_report(const std::string& out_dir, const ImageDataset& data, const at::Tensor& W,
+                                  const std::vector<std::string>& group_names, const SampleScores* scores,
+                                  const GroupReportOptions& opt = {});
+
+}  // namespace invdiff

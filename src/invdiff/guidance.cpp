@@ -1,0 +1,166 @@
+#include "invdiff/guidance.h"
+
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <nlohmann/json.hpp>
+#include <stdexcept>
+
+#include "train/ema.h"
+
+namespace invdiff {
+
+GuidanceVariant parse_guidance_variant(const std::string& s) {
+  if (s == "copy") return GuidanceVariant::Copy;
+  if (s == "small") return GuidanceVariant::Small;
+  if (s == "lora") return GuidanceVariant::Lora;
+  throw std::invalid_argument("unknown guidance variant '" + s + "' (copy, small or lora)");
+}
+std::string guidance_variant_name(GuidanceVariant v) {
+  switch (v) {
+    case GuidanceVariant::Copy: return "copy";
+    case GuidanceVariant::Small: return "small";
+    case GuidanceVariant::Lora: return "lora";
+  }
+  return "?";
+}
+MixMode parse_mix_mode(const std::string& s) {
+  if (s == "additive") return MixMode::Additive;
+  if (s == "convex") return MixMode::Convex;
+  throw std::invalid_argument("unknown mix mode '" + s + "' (additive or convex)");
+}
+std::string mix_mode_name(MixMode m) { return m == MixMode::Additive ? "additive" : "convex"; }
+
+double GuidanceConfig::effective_ratio() const {
+  if (!std::isnan(ratio)) return ratio;
+  return mix == MixMode::Additive ? 1.0 : 0.5;
+}
+
+void GuidanceConfig::validate() const {
+  double r = effective_ratio();
+  if (!std::isfinite(r)) throw std::invalid_argument("guidance ratio must be finite");
+  if (mix == MixMode::Convex && !(r > 0 && r <= 1))
+    throw std::invalid_argument("convex mix needs 0 < guidance ratio <= 1 (got " + std::to_string(r) + ")");
+  if (mix == MixMode::Additive && r < 0) throw std::invalid_argument("additive mix needs guidance ratio >= 0");
+  if (mix == MixMode::Convex && variant == GuidanceVariant::Small)
+    throw std::invalid_argument(
+        "the small variant cannot start equal to the base under the convex mix (G would have to reproduce "
+        "eps_theta); use --mix additive, or --variant copy / lora");
+  if (variant == GuidanceVariant::Lora && (lora_rank < 1 || !(lora_alpha > 0)))
+    throw std::invalid_argument("lora needs rank >= 1 and alpha > 0");
+  if (small_channels < 0) throw std::invalid_argument("small channels must be >= 0");
+}
+
+void to_json(nlohmann::json& j, const GuidanceConfig& c) {
+  j = {{"variant", guidance_variant_name(c.variant)}, {"mix", mix_mode_name(c.mix)}, {"ratio", c.effective_ratio()},
+       {"lora_rank", c.lora_rank}, {"lora_alpha", c.lora_alpha}, {"small_channels", c.small_channels}};
+}
+void from_json(const nlohmann::json& j, GuidanceConfig& c) {
+  GuidanceConfig d;
+  c.variant = parse_guidance_variant(j.value("variant", std::string("copy")));
+  c.mix = parse_mix_mode(j.value("mix", std::string("additive")));
+  c.ratio = j.contains("ratio") ? j["ratio"].get<double>() : NAN;
+  c.lora_rank = j.value("lora_rank", d.lora_rank);
+  c.lora_alpha = j.value("lora_alpha", d.lora_alpha);
+  c.small_channels = j.value("small_channels", d.small_channels);
+}
+
+UNetConfig small_guidance_config(const UNetConfig& base, int small_channels) {
+  UNetConfig c = base;
+  int ch = small_channels > 0 ? small_channels : base.base_channels / 2;
+  // GroupNorm needs the group count to divide every level's channels: round up to a multiple.
+  ch = std::max(ch, base.norm_groups);
+  ch = (ch + base.norm_groups - 1) / base.norm_groups * base.norm_groups;
+  c.base_channels = ch;
+  c.validate();
+  return c;
+}
+
+torch::Tensor mix_eps(MixMode mode, const torch::Tensor& eps_base, const torch::Tensor& g, double r) {
+  if (mode == MixMode::Additive) return eps_base + r * g;
+  return (1.0 - r) * eps_base + r * g;
+}
+
+namespace {
+void freeze(torch::nn::Module& m) {
+  for (auto& p : m.parameters()) p.set_requires_grad(false);
+}
+}  // namespace
+
+GuidanceModuleImpl::GuidanceModuleImpl(const GuidanceConfig& c, const UNet& base) : cfg(c) {
+  cfg.validate();
+  const UNetConfig& bc = base->config();
+  torch::Device dev = base->parameters().empty() ? torch::Device(torch::kCPU) : base->parameters().front().device();
+  if (cfg.variant == GuidanceVariant::Small) {
+    net = register_module("net", UNet(small_guidance_config(bc, cfg.small_channels)));
+    zero_module(*net->output_conv());
+  } else {
+    net = register_module("net", UNet(bc));
+    net->to(dev);
+    copy_weights(*net, *base);
+    if (cfg.variant == GuidanceVariant::Copy) {
+      // Additive: G starts at 0. Convex: G starts as the base, output layer included.
+      if (cfg.mix == MixMode::Additive) zero_module(*net->output_conv());
+    } else {
+      freeze(*net);
+      // Collect first: add_lora registers new submodules, which would disturb the walk.
+      std::vector<std::shared_ptr<torch::nn::Module>> layers;
+      for (const auto& m : net->modules(/*include_self=*/false))
+        if (m->as<Conv2dLImpl>() || m->as<LinearLImpl>()) layers.push_back(m);
+      for (const auto& m : layers) {
+        if (auto* conv = m->as<Conv2dLImpl>()) conv->add_lora(cfg.lora_rank, cfg.lora_alpha);
+        if (auto* lin = m->as<LinearLImpl>()) lin->add_lora(cfg.lora_rank, cfg.lora_alpha);
+      }
+    }
+  }
+  net->to(dev);
+}
+
+torch::Tensor GuidanceModuleImpl::forward(const torch::Tensor& x, const torch::Tensor& t, const torch::Tensor& y,
+                                          const torch::Tensor& eps_base) {
+  auto out = net->forward(x, t, y);
+  // lora: the adapted network *is* the guided prediction's basis; additive mode needs G = 0 at
+  // the start, so G is its difference from the base.
+  if (cfg.variant == GuidanceVariant::Lora && cfg.mix == MixMode::Additive) out = out - eps_base;
+  return out;
+}
+
+std::vector<std::pair<std::string, torch::Tensor>> GuidanceModuleImpl::trainable_parameters() const {
+  std::vector<std::pair<std::string, torch::Tensor>> out;
+  for (const auto& kv : named_parameters(/*recurse=*/true))
+    if (kv.value().requires_grad()) out.emplace_back(kv.key(), kv.value());
+  return out;
+}
+
+int64_t GuidanceModuleImpl::num_trainable() const {
+  int64_t n = 0;
+  for (const auto& kv : trainable_parameters()) n += kv.second.numel();
+  return n;
+}
+
+GuidedModel::GuidedModel(UNet b, const GuidanceConfig& c) : base(std::move(b)), cfg(c) {
+  freeze(*base);
+  base->eval();
+  g = GuidanceModule(cfg, base);
+}
+
+torch::Tensor GuidedModel::forward(const torch::Tensor& x, const torch::Tensor& t, const torch::Tensor& y, double r) {
+  torch::Tensor eps_base;
+  {
+    torch::NoGradGuard ng;
+    eps_base = base->forward(x, t, y);
+  }
+  auto G = g->forward(x, t, y, eps_base);
+  return mix_eps(cfg.mix, eps_base, G, std::isnan(r) ? ratio() : r);
+}
+
+int64_t GuidedModel::num_frozen() const { return base->num_parameters(); }
+
+nlohmann::json GuidedModel::parameter_counts() const {
+  int64_t copy = 0;  // lora: G's frozen copy of the base (same values; memory, not capacity)
+  for (const auto& p : g->parameters())
+    if (!p.requires_grad()) copy += p.numel();
+  return {{"trainable", num_trainable()}, {"frozen", num_frozen()}, {"frozen_copy_in_g", copy}};
+}
+
+}  // namespace invdiff

@@ -1,0 +1,235 @@
+#include "invdiff/score.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <torch/torch.h>
+
+#include <map>
+#include <set>
+#include <unordered_map>
+#include <stdexcept>
+
+#include "core/csv.h"
+#include "core/progress.h"
+#include "invdiff/grouper.h"
+
+namespace invdiff {
+
+ScoreMethod parse_score_method(const std::string& s) {
+  if (s == "multi-t") return ScoreMethod::MultiT;
+  if (s == "single-t") return ScoreMethod::SingleT;
+  throw std::invalid_argument("unknown score estimator '" + s + "' (multi-t or single-t)");
+}
+
+std::string score_method_name(ScoreMethod m) { return m == ScoreMethod::MultiT ? "multi-t" : "single-t"; }
+
+std::vector<int> default_score_timesteps(int T, int M) {
+  if (M < 1) throw std::invalid_argument("scores: the number of timesteps must be >= 1");
+  std::vector<int> ts;
+  for (int m = 0; m < M; ++m) ts.push_back(static_cast<int>((m + 0.5) * T / M));
+  return ts;
+}
+
+at::Tensor standardise_by_condition(const at::Tensor& raw_in, const at::Tensor& labels_in) {
+  auto raw = raw_in.to(torch::kFloat64);
+  auto labels = labels_in.to(torch::kCPU, torch::kInt64);
+  auto z = torch::zeros_like(raw);
+  std::set<int64_t> uniq;
+  auto acc = labels.accessor<int64_t, 1>();
+  for (int64_t i = 0; i < acc.size(0); ++i) uniq.insert(acc[i]);
+  for (int64_t k : uniq) {
+    auto idx = (labels == k).nonzero().squeeze(1);
+    if (idx.size(0) < 2) continue;
+    auto block = raw.index_select(0, idx);
+    auto mean = block.mean(0, true);
+    auto sd = block.std(0, /*unbiased=*/true, /*keepdim=*/true);
+    // Zero spread: every sample of the condition scored alike; no evidence either way.
+    auto safe = torch::where(sd > 0, sd, torch::ones_like(sd));
+    auto zb = torch::where(sd > 0, (block - mean) / safe, torch::zeros_like(block));
+    z.index_copy_(0, idx, zb);
+  }
+  return z;
+}
+
+uint64_t sample_noise_seed(uint64_t seed, const std::string& key) {
+  uint64_t h = 1469598103934665603ull;  // FNV-1a over the key
+  for (unsigned char c : key) h = (h ^ c) * 1099511628211ull;
+  h ^= seed + 0x9E3779B97F4A7C15ull + (h << 6) + (h >> 2);
+  // splitmix64 finaliser: nearby keys/seeds give unrelated streams.
+  h = (h ^ (h >> 30)) * 0xBF58476D1CE4E5B9ull;
+  h = (h ^ (h >> 27)) * 0x94D049BB133111EBull;
+  return h ^ (h >> 31);
+}
+
+SampleScores compute_scores(const EpsFn& eps_fn, const NoiseSchedule& sch, const at::Tensor& images,
+                            const at::Tensor& labels, const std::vector<std::string>& keys, const ScoreOptions& opt,
+                            const c10::Device& device, bool progress) {
+  torch::NoGradGuard ng;
+  const int64_t N = images.size(0);
+  if (N == 0) throw std::invalid_argument("scores: no images");
+  if (labels.size(0) != N || static_cast<int64_t>(keys.size()) != N)
+    throw std::invalid_argument("scores: images, labels and keys differ in length");
+  SampleScores out;
+  out.method = opt.method;
+  const bool multi = opt.method == ScoreMethod::MultiT;
+  if (multi) {
+    out.timesteps = opt.timesteps.empty() ? default_score_timesteps(sch.T(), opt.num_timesteps) : opt.timesteps;
+    for (int t : out.timesteps)
+      if (t < 0 || t >= sch.T())
+        throw std::invalid_argument("scores: timestep " + std::to_string(t) + " is outside [0, " +
+                                    std::to_string(sch.T()) + ")");
+  }
+  const int64_t M = multi ? static_cast<int64_t>(out.timesteps.size()) : 1;
+  const auto img_shape = images.sizes().slice(1).vec();
+  std::vector<int64_t> noise_shape{M};
+  noise_shape.insert(noise_shape.end(), img_shape.begin(), img_shape.end());
+
+  auto raw = torch::empty({N, M}, torch::kFloat64);
+  auto tdraw = torch::empty({N}, torch::kInt64);
+  auto t_cols = torch::tensor(std::vector<int64_t>(out.timesteps.begin(), out.timesteps.end()), torch::kInt64);
+  // Each network call sees chunk * M images: all timesteps of `chunk` samples.
+  const int64_t chunk = std::max<int64_t>(1, opt.batch_size / M);
+  ProgressBar bar("scores (" + score_method_name(opt.method) + ")", N, 0, progress);
+  for (int64_t s = 0; s < N; s += chunk) {
+    const int64_t b = std::min(chunk, N - s);
+    std::vector<at::Tensor> eps_list, t_list;
+    for (int64_t i = s; i < s + b; ++i) {
+      auto gen = at::detail::createCPUGenerator(sample_noise_seed(opt.seed, keys[i]));
+      if (multi) {
+        t_list.push_back(t_cols);
+      } else {
+        auto t = torch::randint(0, sch.T(), {1}, gen, torch::kInt64);
+        tdraw[i] = t[0];
+        t_list.push_back(t);
+      }
+      eps_list.push_back(torch::randn(noise_shape, gen, torch::kFloat32));
+    }
+    auto eps = torch::cat(eps_list);  // [b*M, C, H, W], sample-major
+    auto t = torch::cat(t_list);
+    auto x0 = images.slice(0, s, s + b).repeat_interleave(M, 0);
+    auto y = labels.slice(0, s, s + b).repeat_interleave(M, 0);
+    auto xt = sch.q_sample(x0, t, eps);
+    auto pred = eps_fn(xt.to(device), t.to(device), y.to(device)).to(torch::kCPU);
+    raw.slice(0, s, s + b).copy_(per_sample_mse(pred, eps).to(torch::kFloat64).view({b, M}));
+    bar.update(s + b);
+  }
+  bar.finish();
+  out.raw = raw;
+  if (multi) {
+    out.z = opt.per_condition ? standardise_by_condition(raw, labels)
+                              : standardise_by_condition(raw, torch::zeros({N}, torch::kInt64));
+    auto l = out.z.mean(1);
+    out.score = l - l.min() + 1.0;  // positive, so the grouper's optional min term is meaningful
+  } else {
+    out.t = tdraw;
+    out.score = raw.select(1, 0).clone();  // the official estimator: the raw loss
+  }
+  return out;
+}
+
+int select_timestep_otsu(SampleScores& s, const at::Tensor& labels_in) {
+  if (s.method != ScoreMethod::MultiT || !s.z.defined())
+    throw std::invalid_argument("--select-timestep needs multi-t scores");
+  auto z = s.z.to(torch::kFloat64).contiguous();
+  auto labels = labels_in.to(torch::kCPU, torch::kInt64).contiguous();
+  const int64_t N = z.size(0), M = z.size(1);
+  auto za = z.accessor<double, 2>();
+  auto ya = labels.accessor<int64_t, 1>();
+  s.selection_criterion.assign(M, 0.0);
+  int best = 0;
+  for (int64_t m = 0; m < M; ++m) {
+    std::map<int64_t, std::vector<double>> by;
+    for (int64_t i = 0; i < N; ++i) by[ya[i]].push_back(za[i][m]);
+    double sum = 0;
+    for (auto& kv : by) sum += otsu_explained_share(std::move(kv.second));
+    s.selection_criterion[m] = sum / static_cast<double>(by.size());
+    if (s.selection_criterion[m] > s.selection_criterion[best]) best = static_cast<int>(m);
+  }
+  auto col = z.select(1, best);
+  s.score = col - col.min() + 1.0;
+  s.selected_timestep = s.timesteps.at(best);
+  return best;
+}
+
+void write_scores_csv(const std::string& path, const std::vector<std::string>& files, const SampleScores& s) {
+  const int64_t N = s.score.size(0);
+  if (static_cast<int64_t>(files.size()) != N) throw std::invalid_argument("scores: files and scores differ in length");
+  CsvTable t;
+  t.header = {"file", "score"};
+  const bool multi = s.method == ScoreMethod::MultiT;
+  const size_t M = s.timesteps.size();
+  if (multi) {
+    for (int ts : s.timesteps) t.header.push_back("loss_t" + std::to_string(ts));
+    for (int ts : s.timesteps) t.header.push_back("z_t" + std::to_string(ts));
+  } else {
+    t.header.push_back("t");
+  }
+  auto score = s.score.to(torch::kFloat64).contiguous();
+  auto raw = s.raw.to(torch::kFloat64).contiguous();
+  auto z = multi ? s.z.to(torch::kFloat64).contiguous() : raw;
+  auto sa = score.accessor<double, 1>();
+  auto ra = raw.accessor<double, 2>();
+  auto za = z.accessor<double, 2>();
+  char buf[32];
+  auto num = [&](double v) {
+    std::snprintf(buf, sizeof buf, "%.9g", v);
+    return std::string(buf);
+  };
+  for (int64_t i = 0; i < N; ++i) {
+    std::vector<std::string> row{files[i], num(sa[i])};
+    if (multi) {
+      for (size_t m = 0; m < M; ++m) row.push_back(num(ra[i][m]));
+      for (size_t m = 0; m < M; ++m) row.push_back(num(za[i][m]));
+    } else {
+      row.push_back(std::to_string(s.t[i].item<int64_t>()));
+    }
+    t.rows.push_back(std::move(row));
+  }
+  write_csv(path, t);
+}
+
+SampleScores read_scores_csv(const std::string& path, const std::vector<std::string>& files) {
+  auto t = read_csv(path);
+  size_t fc = t.column("file"), sc = t.column("score");
+  SampleScores s;
+  std::vector<size_t> loss_cols, z_cols;
+  for (size_t c = 0; c < t.header.size(); ++c) {
+    const auto& h = t.header[c];
+    if (h.rfind("loss_t", 0) == 0) {
+      s.timesteps.push_back(std::stoi(h.substr(6)));
+      loss_cols.push_back(c);
+      z_cols.push_back(t.column("z_t" + h.substr(6)));
+    }
+  }
+  s.method = loss_cols.empty() ? ScoreMethod::SingleT : ScoreMethod::MultiT;
+  std::unordered_map<std::string, size_t> row;
+  for (size_t i = 0; i < t.rows.size(); ++i) row[t.rows[i][fc]] = i;
+  if (row.size() != files.size())
+    throw std::runtime_error(path + " has " + std::to_string(row.size()) + " rows, the dataset " +
+                             std::to_string(files.size()) + ": scored on another dataset or split");
+  const int64_t N = static_cast<int64_t>(files.size()), M = std::max<int64_t>(1, loss_cols.size());
+  s.score = torch::empty({N}, torch::kFloat64);
+  s.raw = torch::empty({N, M}, torch::kFloat64);
+  if (s.method == ScoreMethod::MultiT) s.z = torch::empty({N, M}, torch::kFloat64);
+  else s.t = torch::empty({N}, torch::kInt64);
+  auto sa = s.score.accessor<double, 1>();
+  auto ra = s.raw.accessor<double, 2>();
+  for (int64_t i = 0; i < N; ++i) {
+    auto it = row.find(files[i]);
+    if (it == row.end()) throw std::runtime_error(path + " has no row for dataset file '" + files[i] + "'");
+    const auto& r = t.rows[it->second];
+    sa[i] = std::stod(r[sc]);
+    if (s.method == ScoreMethod::MultiT) {
+      auto za = s.z.accessor<double, 2>();
+      for (int64_t m = 0; m < M; ++m) {
+        ra[i][m] = std::stod(r[loss_cols[m]]);
+        za[i][m] = std::stod(r[z_cols[m]]);
+      }
+    } else {
+      s.t.accessor<int64_t, 1>()[i] = std::stoll(r[t.column("t")]);
+      ra[i][0] = sa[i];
+    }
+  }
+  return s;
+}
+
+}  // namespace invdiff

@@ -1,0 +1,75 @@
+// Per-sample scores of the frozen base model: the input of the label-free grouper (SPEC 1.2).
+// Two estimators:
+//   multi-t (default): M fixed timesteps, fresh seeded noise per (sample, timestep),
+//     l_im = mean((eps_theta(x_t, t_m, y_i) - eps)^2), each column standardised over the samples
+//     of the same condition, l_i = mean_m z_im shifted so the smallest score is 1;
+//   single-t: the official one-draw estimator (random t, one eps), but scored against eps, the
+//     model's actual target (the official code compares with x0).
+// The noise of a sample depends only on (seed, its row key), never on batching or row order.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <ATen/core/Tensor.h>
+
+#include "diffusion/samplers.h"
+#include "diffusion/schedule.h"
+
+namespace c10 { struct Device; }
+
+namespace invdiff {
+
+enum class ScoreMethod { MultiT, SingleT };
+ScoreMethod parse_score_method(const std::string& s);  // "multi-t" or "single-t"
+std::string score_method_name(ScoreMethod m);
+
+struct ScoreOptions {
+  ScoreMethod method = ScoreMethod::MultiT;
+  int num_timesteps = 8;       // M, when `timesteps` is empty
+  std::vector<int> timesteps;  // explicit timesteps (multi-t); overrides num_timesteps
+  uint64_t seed = 0;
+  int64_t batch_size = 512;    // images per network call (512 measured >= 2048 on CPU)
+  bool per_condition = true;   // standardise within each condition (false: over all samples)
+};
+
+struct SampleScores {
+  ScoreMethod method = ScoreMethod::MultiT;
+  std::vector<int> timesteps;  // multi-t: the M columns of raw/z; single-t: empty
+  at::Tensor raw;              // [N, M] float64 losses (single-t: [N, 1])
+  at::Tensor z;                // [N, M] standardised losses (single-t: undefined)
+  at::Tensor t;                // single-t: [N] int64 drawn timesteps (multi-t: undefined)
+  at::Tensor score;            // [N] float64: the per-sample score l_i fed to the grouper
+  int selected_timestep = -1;  // set by select_timestep_otsu: score is that timestep's column
+  std::vector<double> selection_criterion;  // per timestep, when selected
+};
+
+// t_m = floor((m + 0.5) T / M), m = 0..M-1: the midpoints of M equal slices of the schedule.
+std::vector<int> default_score_timesteps(int T, int M);
+
+// Column-wise z-scores of raw [N, M] within each value of labels [N] (unbiased std). A column of
+// a condition with fewer than two samples or zero spread gets z = 0 (no evidence).
+at::Tensor standardise_by_condition(const at::Tensor& raw, const at::Tensor& labels);
+
+// A seed for one sample's noise, from the run seed and the sample's row key (FNV-1a + mix).
+uint64_t sample_noise_seed(uint64_t seed, const std::string& key);
+
+// Scores every image (images [N, C, H, W] on CPU, labels [N], keys [N] = row keys) with eps_fn,
+// which must not build an autograd graph. Calls eps_fn on `device`.
+SampleScores compute_scores(const EpsFn& eps_fn, const NoiseSchedule& sch, const at::Tensor& images,
+                            const at::Tensor& labels, const std::vector<std::string>& keys, const ScoreOptions& opt,
+                            const c10::Device& device, bool progress = false);
+
+// Label-free timestep choice (SPEC 6): for each timestep column of z, the Otsu explained-variance
+// share within each condition, averaged over conditions; the column that splits most cleanly in
+// two becomes the score (shifted so its minimum is 1). Multi-t only. Returns the chosen index.
+int select_timestep_otsu(SampleScores& s, const at::Tensor& labels);
+
+// scores.csv: file, score, then per timestep loss_t<t> (raw) and z_t<t> (standardised); for
+// single-t: file, score, t.
+void write_scores_csv(const std::string& path, const std::vector<std::string>& files, const SampleScores& s);
+// Reads a scores.csv back, rows joined to `files` by key (so the grouper can be rerun without
+// rescoring); throws when a key is missing on either side.
+SampleScores read_scores_csv(const std::string& path, const std::vector<std::string>& files);
+
+}  // namespace invdiff

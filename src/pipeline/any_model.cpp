@@ -1,0 +1,55 @@
+#include "pipeline/any_model.h"
+
+#include <torch/torch.h>
+
+#include "invdiff/guided_checkpoint.h"
+#include "pipeline/generate.h"
+
+namespace invdiff {
+
+const UNetConfig& AnyModel::unet_config() const { return base.unet->config(); }
+
+nlohmann::json AnyModel::describe() const {
+  nlohmann::json j{{"model_kind", kind}};
+  if (guided) {
+    const auto& g = meta.at("guidance");
+    j["guidance"] = {{"variant", g.value("variant", std::string())},
+                     {"mix", g.value("mix", std::string())},
+                     {"ratio", guidance_ratio},
+                     {"trained_ratio", guided->ratio()},
+                     {"base", meta.at("base").value("path", std::string())},
+                     {"groups", meta.value("groups", nlohmann::json::object()).value("mode", std::string())},
+                     {"parameters", meta.value("parameters", nlohmann::json::object())}};
+  }
+  return j;
+}
+
+AnyModel load_any_model(const std::string& dir_or_file, const c10::Device& device, const LoadModelOptions& opt) {
+  std::string path = checkpoint_path(dir_or_file);
+  AnyModel m;
+  m.meta = read_checkpoint_meta(path);
+  m.kind = m.meta.value("kind", std::string("diffusion"));
+  if (m.kind == "guided") {
+    auto lg = load_guided_model(path, device, opt.use_ema);
+    m.base = std::move(lg.base);
+    m.guided = lg.model;
+    m.guidance_ratio = std::isnan(opt.guidance_ratio) ? m.guided->ratio() : opt.guidance_ratio;
+    GuidanceConfig check = m.guided->cfg;
+    check.ratio = m.guidance_ratio;
+    check.validate();  // e.g. a convex mix refuses r > 1
+    auto gm = m.guided;
+    double r = m.guidance_ratio;
+    m.eps = [gm, r](const at::Tensor& x, const at::Tensor& t, const at::Tensor& y) {
+      torch::NoGradGuard ng;
+      return gm->forward(x, t, y, r);
+    };
+  } else {
+    if (!std::isnan(opt.guidance_ratio))
+      throw std::invalid_argument(path + " is a base model: --guidance-ratio applies to guided models only");
+    m.base = load_diffusion_model(path, device, opt.use_ema);
+    m.eps = model_eps_fn(m.base);
+  }
+  return m;
+}
+
+}  // namespace invdiff

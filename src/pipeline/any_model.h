@@ -1,0 +1,44 @@
+// One loader for every model kind, so `sample` and `eval` treat base and guided models alike:
+// a checkpoint path -> a noise predictor (EpsFn), its schedule, class names and metadata.
+#pragma once
+#include <cmath>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "diffusion/samplers.h"
+#include "train/checkpoint.h"
+
+namespace c10 { struct Device; }
+
+namespace invdiff {
+
+class GuidedModel;
+
+struct LoadModelOptions {
+  bool use_ema = true;             // the EMA weights (of G_psi for a guided model; its base is
+                                   // always the weights it was trained against)
+  double guidance_ratio = NAN;     // guided only: override the stored r (NaN: the stored one)
+};
+
+struct AnyModel {
+  std::string kind;                     // "diffusion" or "guided"
+  DiffusionModel base;                  // the model itself, or the guided model's frozen base
+  std::shared_ptr<GuidedModel> guided;  // null for a base model
+  EpsFn eps;                            // no autograd
+  nlohmann::json meta;                  // the loaded checkpoint's meta
+  double guidance_ratio = NAN;          // the r sampling uses (guided only)
+
+  const NoiseSchedule& schedule() const { return base.schedule; }
+  const std::vector<std::string>& class_names() const { return base.class_names; }
+  const UNetConfig& unet_config() const;  // the base's: image shape and null class
+  int64_t class_index(const std::string& name) const { return base.class_index(name); }
+  // What to add to every output's generation metadata (kind; guided: variant, mix, r used,
+  // r trained with, base path, parameter counts).
+  nlohmann::json describe() const;
+};
+
+AnyModel load_any_model(const std::string& dir_or_file, const c10::Device& device, const LoadModelOptions& opt = {});
+
+}  // namespace invdiff
