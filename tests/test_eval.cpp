@@ -181,6 +181,32 @@ TEST_F(EvalTest, BiasOfRealBiasedImagesMatchesTheirMetadata) {
   EXPECT_EQ(j["generation"]["prompts_from"], csv);
 }
 
+TEST_F(EvalTest, AttributeClassifierReplacesTheOracle) {
+  // A colour classifier as the Bias attribute (the route for datasets without an oracle). It is
+  // near perfect on colour, so Bias of the biased train split lands near the metadata's value.
+  ClassifierTrainConfig tc;
+  tc.column = "colour_name";
+  tc.steps = 40;
+  tc.batch_size = 32;
+  tc.warmup = 5;
+  tc.net.width = 8;
+  tc.net.feature_dim = 16;
+  train_classifier(data(), tc, path("colour_clf"), torch::kCPU, false);
+  std::string csv = export_split("train", path("train_png_attr"), false);
+  auto o = base_options();
+  o.images_dir = path("train_png_attr");
+  o.images_csv = csv;
+  o.attr_classifier = path("colour_clf");
+  auto j = evaluate(o, path("out_attr"), torch::kCPU);
+  EXPECT_EQ(j["attribute"]["kind"], "classifier");
+  EXPECT_EQ(j["attribute"]["classes"], (std::vector<std::string>{"green", "red"}));
+  o.attr_classifier.clear();
+  auto oracle = evaluate(o, path("out_attr_oracle"), torch::kCPU);
+  EXPECT_EQ(oracle["attribute"]["kind"], "colour-oracle");
+  EXPECT_NEAR(j["bias"].get<double>(), oracle["bias"].get<double>(), 0.1);
+  EXPECT_GT(j["bias"].get<double>(), 0.5);
+}
+
 TEST_F(EvalTest, TorchScriptFeatureExtractor) {
   // A scripted extractor: per-channel mean. The report must name it, and the reference set
   // against itself is still at distance 0.

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <stdexcept>
 
 #include "core/fs.h"
@@ -100,32 +101,43 @@ void check_shape(const at::Tensor& images, const at::Tensor& ref, const std::str
                              " (split " + opt.ref_split + ") is " + shape_str(ref));
 }
 
-EvalSet from_model(const EvalOptions& opt, const ImageDataset& ref, const c10::Device& device) {
-  auto m = load_diffusion_model(opt.model, device, opt.use_ema);
-  const auto& u = m.unet->config();
+// Loads and checks the model (cheap) without sampling, so that a bad classifier or dataset is
+// reported before minutes of generation rather than after.
+struct PendingModel {
+  DiffusionModel m;
+  std::vector<int64_t> labels;  // model condition indices
+  EvalSet set;                  // everything but the images
+};
+
+PendingModel prepare_model(const EvalOptions& opt, const ImageDataset& ref, const c10::Device& device) {
+  PendingModel pm;
+  pm.m = load_diffusion_model(opt.model, device, opt.use_ema);
+  const auto& u = pm.m.unet->config();
   at::Tensor probe = torch::empty({1, u.in_channels, u.image_size, u.image_size});
   check_shape(probe, ref.images, "images of model " + opt.model, opt);
   if (opt.n_per_prompt < 1) throw std::invalid_argument("eval: -n must be at least 1");
-  std::vector<int64_t> labels, prompt;
-  for (size_t c = 0; c < m.class_names.size(); ++c) {
-    int64_t k = find_name(ref.class_names, m.class_names[c]);
+  for (size_t c = 0; c < pm.m.class_names.size(); ++c) {
+    int64_t k = find_name(ref.class_names, pm.m.class_names[c]);
     if (k < 0)
-      throw std::runtime_error(opt.model + ": model class '" + m.class_names[c] + "' is not a class of " + opt.data_dir +
-                               " (" + join_names(ref.class_names) + ")");
+      throw std::runtime_error(opt.model + ": model class '" + pm.m.class_names[c] + "' is not a class of " +
+                               opt.data_dir + " (" + join_names(ref.class_names) + ")");
     for (int64_t i = 0; i < opt.n_per_prompt; ++i) {
-      labels.push_back(static_cast<int64_t>(c));
-      prompt.push_back(k);
+      pm.labels.push_back(static_cast<int64_t>(c));
+      pm.set.prompt.push_back(k);
     }
   }
-  EvalSet s;
-  s.images = generate(model_eps_fn(m), m.schedule, u.null_class(), labels, {u.in_channels, u.image_size, u.image_size},
-                      opt.gen, device, opt.progress);
-  s.prompt = prompt;
-  s.reference = ref.images;
-  s.generation = generation_params(opt.model, opt.gen);
-  s.generation["ema"] = opt.use_ema;
-  s.source = "model";
-  return s;
+  pm.set.reference = ref.images;
+  pm.set.generation = generation_params(opt.model, opt.gen);
+  pm.set.generation["ema"] = opt.use_ema;
+  pm.set.generation["n_per_prompt"] = opt.n_per_prompt;
+  pm.set.source = "model";
+  return pm;
+}
+
+void sample_model(PendingModel& pm, const EvalOptions& opt, const c10::Device& device) {
+  const auto& u = pm.m.unet->config();
+  pm.set.images = generate(model_eps_fn(pm.m), pm.m.schedule, u.null_class(), pm.labels,
+                           {u.in_channels, u.image_size, u.image_size}, opt.gen, device, opt.progress);
 }
 
 EvalSet from_folder(const EvalOptions& opt, const ImageDataset& ref) {
@@ -204,13 +216,25 @@ nlohmann::json evaluate(const EvalOptions& opt, const std::string& out_dir, cons
   const auto& names = ref.class_names;
   const int64_t P = static_cast<int64_t>(names.size());
 
+  // Every cheap check (folder, prompts, sizes, model classes) before the classifier, which may
+  // have to be trained, and before sampling, which takes minutes.
+  EvalSet set;
+  PendingModel pending;
+  if (opt.reference) set = from_reference(opt, ref);
+  else if (!opt.images_dir.empty()) set = from_folder(opt, ref);
+  else pending = prepare_model(opt, ref, device);
+
   Classifier judge = resolve_classifier(opt, out_dir, device);
   auto judge_map = classifier_to_dataset(judge, names, opt.data_dir, ref.target_column);
   judge.check_images(ref.images, "the reference images of " + opt.data_dir);
-
-  EvalSet set = opt.reference ? from_reference(opt, ref)
-                : opt.model.empty() ? from_folder(opt, ref)
-                                    : from_model(opt, ref, device);
+  std::optional<Classifier> attr_clf;
+  if (!opt.attr_classifier.empty()) attr_clf = load_classifier(opt.attr_classifier, device);
+  FeatureExtractor fx = opt.features.empty() ? FeatureExtractor::from_classifier(judge)
+                                             : FeatureExtractor::load(opt.features, device);
+  if (!opt.model.empty()) {
+    sample_model(pending, opt, device);
+    set = std::move(pending.set);
+  }
   auto prompt_t = to_tensor(set.prompt);
   std::vector<int64_t> present;
   std::vector<int64_t> count(P, 0);
@@ -228,8 +252,8 @@ nlohmann::json evaluate(const EvalOptions& opt, const std::string& out_dir, cons
   std::vector<std::string> attr_names;
   nlohmann::json attribute;
   at::Tensor attr;
-  if (!opt.attr_classifier.empty()) {
-    Classifier ac = load_classifier(opt.attr_classifier, device);
+  if (attr_clf) {
+    const Classifier& ac = *attr_clf;
     ac.check_images(set.images, "the evaluated images");
     attr = ac.predict(set.images, opt.batch_size).argmax(1);
     attr_names = ac.class_names;
@@ -256,8 +280,6 @@ nlohmann::json evaluate(const EvalOptions& opt, const std::string& out_dir, cons
   if (!palette.empty()) purity = colour_purity(set.images, palette);
 
   // Quality in a feature space.
-  FeatureExtractor fx = opt.features.empty() ? FeatureExtractor::from_classifier(judge)
-                                             : FeatureExtractor::load(opt.features, device);
   auto f_ref = fx.extract(set.reference, opt.batch_size, opt.progress, "features (reference)");
   auto f_gen = fx.extract(set.images, opt.batch_size, opt.progress, "features (evaluated)");
   double fd = frechet_distance(f_ref, f_gen);
