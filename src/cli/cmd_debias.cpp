@@ -97,7 +97,8 @@ void add_debias_command(CLI::App& app, GlobalOptions& g) {
               {"hard", o->hard}, {"cross_class", o->cross_class}};
     }
     auto r = debias_train(data, W, o->model, o->gcfg, o->dcfg, o->out, o->resume, device, info, !g.quiet);
-    std::printf("G_psi (%s, %s mix, r = %g): %ld trainable / %ld frozen parameters\n",
+    if (g.quiet)  // otherwise debias_train printed the counts when it started
+      std::printf("G_psi (%s, %s mix, r = %g): %ld trainable / %ld frozen parameters\n",
                 guidance_variant_name(r.guidance.variant).c_str(), mix_mode_name(r.guidance.mix).c_str(),
                 r.guidance.effective_ratio(), (long)r.parameters["trainable"].get<int64_t>(),
                 (long)r.parameters["frozen"].get<int64_t>());
