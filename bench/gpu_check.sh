@@ -13,7 +13,7 @@ python3 -c 'import torch;print("torch", torch.__version__, "cuda", torch.cuda.is
 cmake -S . -B $B -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$TP" -DINVDIFF_EXTRA_INCLUDE="$PWD/.deps/include" \
   -DINVDIFF_GTEST_SOURCE="$PWD/.deps/gtest/googletest" -DINVDIFF_BUILD_BENCH=OFF > "$OUT/cmake.log" 2>&1 \
   || { tail -40 "$OUT/cmake.log"; exit 1; }
-cmake --build $B -j"$(nproc)" > "$OUT/build.log" 2>&1 || { grep -E 'error' -A4 "$OUT/build.log" | head -80; exit 1; }
+cmake --build $B -j"$(nproc)" -- -k > "$OUT/build.log" 2>&1 || { grep -E 'error' -A4 "$OUT/build.log" | head -80; exit 1; }
 echo "build ok"
 $B/invdiff info
 ( cd $B && timeout 100 ./invdiff_tests --gtest_brief=1 2>&1 | tail -15 ) > "$OUT/tests.log"; tail -5 "$OUT/tests.log"
