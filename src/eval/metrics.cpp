@@ -1,7 +1,6 @@
 #include "eval/metrics.h"
 
 #include <ATen/CPUGeneratorImpl.h>
-#include <torch/linalg.h>
 #include <torch/torch.h>
 
 #include <cmath>
@@ -82,11 +81,11 @@ double frechet_distance(const GaussianStats& a, const GaussianStats& b) {
     throw std::invalid_argument("Frechet distance: feature sets differ in dimension (" + std::to_string(a.mu.numel()) +
                                 " vs " + std::to_string(b.mu.numel()) + ")");
   auto s1 = a.sigma.to(torch::kFloat64), s2 = b.sigma.to(torch::kFloat64);
-  auto [l1, v1] = torch::linalg::eigh(0.5 * (s1 + s1.t()), "L");
+  auto [l1, v1] = at::linalg_eigh(0.5 * (s1 + s1.t()), "L");
   // Tiny negative eigenvalues are rounding noise of a PSD matrix: clamp before the root.
   auto s1_half = v1.matmul(torch::diag(l1.clamp_min(0.0).sqrt())).matmul(v1.t());
   auto m = s1_half.matmul(s2).matmul(s1_half);
-  auto tr_sqrt = torch::linalg::eigvalsh(0.5 * (m + m.t()), "L").clamp_min(0.0).sqrt().sum().item<double>();
+  auto tr_sqrt = at::linalg_eigvalsh(0.5 * (m + m.t()), "L").clamp_min(0.0).sqrt().sum().item<double>();
   double mean_term = (a.mu.to(torch::kFloat64) - b.mu.to(torch::kFloat64)).pow(2).sum().item<double>();
   double fd = mean_term + s1.trace().item<double>() + s2.trace().item<double>() - 2.0 * tr_sqrt;
   // Identical sets give ~ -1e-13 from rounding; a distance is never negative.
