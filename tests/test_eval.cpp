@@ -18,6 +18,7 @@
 #include "eval/bias.h"
 #include "eval/classifier.h"
 #include "eval/evaluate.h"
+#include "invdiff/debias.h"
 #include "test_util.h"
 #include "train/checkpoint.h"
 
@@ -346,4 +347,33 @@ TEST_F(EvalTest, CliReferenceRunAndOneLineErrors) {
   r = run_cli("-q eval --data " + data() + " --images " + path("nope") + " --classifier " + clf() + " -o " + path("cli_bad"));
   EXPECT_EQ(r.status, 1);
   EXPECT_EQ(r.output, "invdiff: error: image folder not found: " + path("nope") + "\n");
+}
+
+// A guided model (frozen base + G_psi) is evaluated like a base model; trained at a vanishing
+// learning rate it still equals its base, so its metrics must be the base's.
+TEST_F(EvalTest, GuidedModelsAreEvaluatedLikeBaseModels) {
+  std::string base = path("gbase.pt");
+  write_random_model(base, {"T-shirt/top", "Trouser", "Sneaker", "Bag"});
+  auto o = base_options();
+  DatasetOptions dopt;
+  dopt.limit = 16;
+  auto data = load_dataset(o.data_dir, dopt);
+  GuidanceConfig gc;
+  DebiasConfig dc;
+  dc.steps = 1;
+  dc.batch_size = 4;
+  dc.lr = 1e-12;
+  dc.warmup = 0;
+  dc.checkpoint_every = 0;
+  debias_train(data, at::Tensor(), base, gc, dc, path("guided"), false, torch::kCPU, nlohmann::json::object(), false);
+  o.n_per_prompt = 2;
+  o.gen.sampler.steps = 2;
+  o.model = base;
+  auto jb = evaluate(o, path("out_gbase"), torch::kCPU);
+  o.model = path("guided");
+  auto jg = evaluate(o, path("out_guided"), torch::kCPU);
+  EXPECT_EQ(jg["generation"]["model_info"]["model_kind"], "guided");
+  EXPECT_EQ(jg["generation"]["model_info"]["guidance"]["ratio"], 1.0);
+  EXPECT_NEAR(jg["fd"].get<double>(), jb["fd"].get<double>(), 1e-3);
+  EXPECT_EQ(jg["bias"], jb["bias"]);
 }

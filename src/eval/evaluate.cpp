@@ -21,6 +21,7 @@
 #include "eval/features.h"
 #include "eval/image_folder.h"
 #include "eval/report.h"
+#include "pipeline/any_model.h"
 
 namespace invdiff {
 
@@ -104,22 +105,26 @@ void check_shape(const at::Tensor& images, const at::Tensor& ref, const std::str
 // Loads and checks the model (cheap) without sampling, so that a bad classifier or dataset is
 // reported before minutes of generation rather than after.
 struct PendingModel {
-  DiffusionModel m;
+  AnyModel m;  // a base or a guided model
   std::vector<int64_t> labels;  // model condition indices
   EvalSet set;                  // everything but the images
 };
 
 PendingModel prepare_model(const EvalOptions& opt, const ImageDataset& ref, const c10::Device& device) {
   PendingModel pm;
-  pm.m = load_diffusion_model(opt.model, device, opt.use_ema);
-  const auto& u = pm.m.unet->config();
+  LoadModelOptions lo;
+  lo.use_ema = opt.use_ema;
+  lo.guidance_ratio = opt.guidance_ratio;
+  pm.m = load_any_model(opt.model, device, lo);
+  const auto& u = pm.m.unet_config();
   at::Tensor probe = torch::empty({1, u.in_channels, u.image_size, u.image_size});
   check_shape(probe, ref.images, "images of model " + opt.model, opt);
   if (opt.n_per_prompt < 1) throw std::invalid_argument("eval: -n must be at least 1");
-  for (size_t c = 0; c < pm.m.class_names.size(); ++c) {
-    int64_t k = find_name(ref.class_names, pm.m.class_names[c]);
+  const auto& model_classes = pm.m.class_names();
+  for (size_t c = 0; c < model_classes.size(); ++c) {
+    int64_t k = find_name(ref.class_names, model_classes[c]);
     if (k < 0)
-      throw std::runtime_error(opt.model + ": model class '" + pm.m.class_names[c] + "' is not a class of " +
+      throw std::runtime_error(opt.model + ": model class '" + model_classes[c] + "' is not a class of " +
                                opt.data_dir + " (" + join_names(ref.class_names) + ")");
     for (int64_t i = 0; i < opt.n_per_prompt; ++i) {
       pm.labels.push_back(static_cast<int64_t>(c));
@@ -129,14 +134,15 @@ PendingModel prepare_model(const EvalOptions& opt, const ImageDataset& ref, cons
   pm.set.reference = ref.images;
   pm.set.generation = generation_params(opt.model, opt.gen);
   pm.set.generation["ema"] = opt.use_ema;
+  pm.set.generation["model_info"] = pm.m.describe();  // guided: variant, mix, the r used
   pm.set.generation["n_per_prompt"] = opt.n_per_prompt;
   pm.set.source = "model";
   return pm;
 }
 
 void sample_model(PendingModel& pm, const EvalOptions& opt, const c10::Device& device) {
-  const auto& u = pm.m.unet->config();
-  pm.set.images = generate(model_eps_fn(pm.m), pm.m.schedule, u.null_class(), pm.labels,
+  const auto& u = pm.m.unet_config();
+  pm.set.images = generate(pm.m.eps, pm.m.schedule(), u.null_class(), pm.labels,
                            {u.in_channels, u.image_size, u.image_size}, opt.gen, device, opt.progress);
 }
 

@@ -2,6 +2,7 @@
 // folder, or the real reference split itself - with every metric of SPEC section 3 and writes
 // OUT/metrics.json, OUT/metrics.md and OUT/samples.png. The CLI and `run` / `bench` call it.
 #pragma once
+#include <cmath>
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -27,6 +28,7 @@ struct EvalOptions {
   int64_t n_per_prompt = 500;
   GenerateOptions gen;
   bool use_ema = true;
+  double guidance_ratio = NAN;     // guided models: sampling-time r override (NaN: the stored r)
 
   std::string classifier;          // "" : default_classifier_dir(out), trained there if absent
   std::string features;            // "" : the classifier's penultimate layer; else a TorchScript
