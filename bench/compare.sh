@@ -14,7 +14,7 @@ dpkg-query -W -f='${Status}' python3-torch 2>/dev/null | grep -q "install ok ins
 scripts/build.sh >/dev/null
 PY=/usr/bin/python3   # Debian's python3-torch lives here, not in a pyenv/venv python
 LOG=$(mktemp)
-for w in ${WORKLOADS:-train sample}; do
+for w in ${WORKLOADS:-train guided sample}; do
   for r in $(seq "$RUNS"); do
     for impl in py cpp; do
       if [ $impl = py ]; then cmd=($PY bench/torch_ref.py); else cmd=(build/invdiff_perf); fi

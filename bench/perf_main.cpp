@@ -1,6 +1,6 @@
 // C++ side of the C++-vs-PyTorch comparison: the same workloads as bench/torch_ref.py, same
 // model, batch and threads; prints one JSON line with the median seconds per iteration.
-//   build/invdiff_perf --workload train|sample --threads 2 --iters 20
+//   build/invdiff_perf --workload train|guided|sample --threads 2 --iters 20 [--variant copy|small|lora]
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -14,6 +14,8 @@
 #include "core/runtime.h"
 #include "diffusion/samplers.h"
 #include "diffusion/schedule.h"
+#include "invdiff/group_loss.h"
+#include "invdiff/guidance.h"
 #include "model/unet.h"
 #include "train/ema.h"
 
@@ -22,7 +24,8 @@ using namespace invdiff;
 int main(int argc, char** argv) {
   std::string workload;
   int threads = 2, iters = 20, warmup = 3, steps = 50;
-  int64_t B = 64;
+  int64_t B = 64, groups = 8;
+  std::string variant = "copy";
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string k = argv[i], v = argv[i + 1];
     if (k == "--workload") workload = v;
@@ -31,6 +34,8 @@ int main(int argc, char** argv) {
     else if (k == "--warmup") warmup = std::stoi(v);
     else if (k == "--batch") B = std::stoll(v);
     else if (k == "--steps") steps = std::stoi(v);
+    else if (k == "--groups") groups = std::stoll(v);
+    else if (k == "--variant") variant = v;
     else { std::fprintf(stderr, "unknown flag %s\n", k.c_str()); return 2; }
   }
   init_runtime(threads);
@@ -56,6 +61,29 @@ int main(int argc, char** argv) {
       opt.step();
       ema_update(*ema, *net, 0.999);
     };
+  } else if (workload == "guided") {
+    // The library's own guided model (frozen base under NoGradGuard + G_psi, additive mix) and
+    // group objective: what `invdiff debias` runs per step. torch_ref.py builds the same with
+    // a `copy` G_psi.
+    GuidanceConfig gc;
+    gc.variant = parse_guidance_variant(variant);
+    auto guided = std::make_shared<GuidedModel>(net, gc);
+    std::vector<torch::Tensor> params;
+    for (auto& [name, p] : guided->g->trainable_parameters()) params.push_back(p);
+    auto gopt = std::make_shared<torch::optim::AdamW>(params, torch::optim::AdamWOptions(1e-3).weight_decay(0));
+    auto w = torch::rand({B, groups});
+    w = w / w.sum(1, true);
+    work = [&, guided, gopt, params, w] {
+      auto t = torch::randint(0, T, {B}, torch::kInt64);
+      auto eps = torch::randn_like(x0);
+      auto pred = guided->forward(sch.q_sample(x0, t, eps), t, y);
+      auto l = per_sample_mse(pred, eps);
+      auto loss = group_objective(l, w, 1.0).total;
+      gopt->zero_grad();
+      loss.backward();
+      torch::nn::utils::clip_grad_norm_(params, 1.0);
+      gopt->step();
+    };
   } else if (workload == "sample") {
     net->eval();
     SamplerOptions so;
@@ -64,7 +92,7 @@ int main(int argc, char** argv) {
     EpsFn f = [&](const at::Tensor& x, const at::Tensor& t, const at::Tensor& yy) { return net->forward(x, t, yy); };
     work = [&] { sample(f, sch, y, {B, 3, 16, 16}, so); };
   } else {
-    std::fprintf(stderr, "--workload must be train or sample\n");
+    std::fprintf(stderr, "--workload must be train, guided or sample\n");
     return 2;
   }
   for (int i = 0; i < warmup; ++i) work();
@@ -76,7 +104,8 @@ int main(int argc, char** argv) {
   }
   std::sort(times.begin(), times.end());
   std::printf("{\"impl\": \"cpp\", \"torch\": \"%s\", \"workload\": \"%s\", \"params\": %ld, \"threads\": %d, "
-              "\"batch\": %ld, \"iters\": %d, \"sec_per_iter\": %.6f}\n",
+              "\"batch\": %ld, \"iters\": %d, \"variant\": \"%s\", \"sec_per_iter\": %.6f}\n",
               TORCH_VERSION, workload.c_str(), (long)net->num_parameters(), threads, (long)B, iters,
+              workload == "guided" ? variant.c_str() : "",
               times[times.size() / 2]);
 }

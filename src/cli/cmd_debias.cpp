@@ -5,16 +5,14 @@
 #include <torch/torch.h>
 
 #include <cstdio>
-#include <filesystem>
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
 #include "core/fs.h"
-#include "core/hash.h"
 #include "core/runtime.h"
 #include "data/dataset.h"
 #include "invdiff/debias.h"
-#include "invdiff/groups_io.h"
+#include "invdiff/group_weights.h"
 
 namespace invdiff::cli {
 
@@ -70,33 +68,8 @@ void add_debias_command(CLI::App& app, GlobalOptions& g) {
     dopt.target_column = o->target;
     auto data = load_dataset(o->data, dopt);
 
-    at::Tensor W;
-    nlohmann::json info;
-    if (o->groups == "none") {
-      if (o->hard || o->cross_class) throw std::invalid_argument("--hard-groups / --cross-class need --groups");
-      info = {{"mode", "none"}};
-    } else {
-      auto table = read_groups(o->groups);
-      W = align_groups(table, data.files);  // explicit join by row key; throws on any mismatch
-      std::string mode = "inferred";
-      std::string summary = join_path(std::filesystem::path(table.source).parent_path().string(), "summary.json");
-      if (file_exists(summary))
-        mode = nlohmann::json::parse(read_text(summary), nullptr, false).value("mode", mode);
-      auto names = table.group_names;
-      if (o->hard) W = harden_groups(W);
-      if (o->cross_class) {
-        const int64_t C = static_cast<int64_t>(data.class_names.size());
-        W = cross_with_labels(W, data.labels, C);
-        std::vector<std::string> crossed;
-        for (const auto& c : data.class_names)
-          for (const auto& n : names) crossed.push_back(c + "|" + n);
-        names = crossed;
-      }
-      info = {{"mode", mode}, {"path", std::filesystem::absolute(table.source).lexically_normal().string()},
-              {"fingerprint", file_fingerprint(table.source)}, {"num_groups", W.size(1)}, {"group_names", names},
-              {"hard", o->hard}, {"cross_class", o->cross_class}};
-    }
-    auto r = debias_train(data, W, o->model, o->gcfg, o->dcfg, o->out, o->resume, device, info, !g.quiet);
+    auto gw = load_group_weights(o->groups, data, o->hard, o->cross_class);
+    auto r = debias_train(data, gw.W, o->model, o->gcfg, o->dcfg, o->out, o->resume, device, gw.info, !g.quiet);
     if (g.quiet)  // otherwise debias_train printed the counts when it started
       std::printf("G_psi (%s, %s mix, r = %g): %ld trainable / %ld frozen parameters\n",
                 guidance_variant_name(r.guidance.variant).c_str(), mix_mode_name(r.guidance.mix).c_str(),

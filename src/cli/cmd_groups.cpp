@@ -5,26 +5,35 @@
 
 #include <torch/torch.h>
 
-#include <chrono>
 #include <cstdio>
-#include <filesystem>
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
 #include "core/fs.h"
 #include "core/runtime.h"
 #include "data/dataset.h"
-#include "invdiff/group_report.h"
-#include "invdiff/grouper.h"
-#include "invdiff/groups_io.h"
-#include "invdiff/score.h"
-#include "pipeline/any_model.h"
+#include "invdiff/infer_groups.h"
 
 namespace invdiff::cli {
 
 namespace {
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+void print_summary(const nlohmann::json& s, int64_t n) {
+  const auto& sc = s["score"];
+  if (sc.contains("selected_timestep")) {
+    std::printf("selected timestep %d (Otsu explained share by timestep:", sc["selected_timestep"]["t"].get<int>());
+    auto ts = sc["timesteps"].get<std::vector<int>>();
+    auto share = sc["selected_timestep"]["otsu_explained_share"].get<std::vector<double>>();
+    for (size_t m = 0; m < ts.size() && m < share.size(); ++m) std::printf(" %d: %.3f", ts[m], share[m]);
+    std::printf(")\n");
+  }
+  double t_scores = s["seconds"]["scores"].get<double>();
+  if (s["model"].is_null())
+    std::printf("read the scores of %ld samples from %s; ", (long)n, s["scores_from"].get<std::string>().c_str());
+  else
+    std::printf("scored %ld samples in %.1f s (%.0f images/s); ", (long)n, t_scores,
+                n * std::max<size_t>(1, sc["timesteps"].size()) / std::max(t_scores, 1e-9));
+  std::printf("grouper %.1f s, spread of group means %.4f\n", s["seconds"]["grouper"].get<double>(),
+              s["spread"].get<double>());
 }
 
 void print_report(const nlohmann::json& rep, const std::string& out) {
@@ -93,104 +102,24 @@ void add_groups_command(CLI::App& app, GlobalOptions& g) {
     dopt.target_column = o->target;
     dopt.limit = o->limit;
     auto data = load_dataset(o->data, dopt);
-    ensure_dir(o->out);
     nlohmann::json summary;
-    summary["dataset"] = {{"root", data.root}, {"split", data.split}, {"target_column", data.target_column},
-                          {"size", data.size()}};
-    const SampleScores* scores_ptr = nullptr;
-    SampleScores scores;
-    GroupTable table;
-    table.files = data.files;
-
     if (!o->oracle.empty()) {
-      // Oracle groups read the attribute columns: an upper bound, never the default.
-      table = oracle_groups(load_metadata(o->data, o->split), data.files, o->oracle);
-      summary["mode"] = "oracle";
-      summary["oracle_columns"] = o->oracle;
+      summary = write_oracle_groups(data, o->data, o->oracle, o->out, o->ro);
     } else {
       if (o->model.empty() && o->scores_in.empty())
         throw std::invalid_argument("groups: -m/--model is required (or --scores FILE, or --oracle COLUMNS)");
-      o->so.method = parse_score_method(o->score);
-      o->so.per_condition = !o->global_std;
-      o->go.seed = o->so.seed;
-      auto t0 = std::chrono::steady_clock::now();
-      if (!o->scores_in.empty()) {
-        scores = read_scores_csv(o->scores_in, data.files);
-        summary["model"] = nullptr;
-        summary["scores_from"] = std::filesystem::absolute(o->scores_in).lexically_normal().string();
-        o->score = score_method_name(scores.method);
-      } else {
-        LoadModelOptions lo;
-        lo.use_ema = o->ema;
-        auto model = load_any_model(o->model, device, lo);
-        if (model.class_names() != data.class_names)
-          throw std::runtime_error("groups: the dataset's classes differ from the model's");
-        const auto& u = model.unet_config();
-        if (data.images.size(1) != u.in_channels || data.images.size(2) != u.image_size)
-          throw std::runtime_error("groups: the dataset's image shape differs from the model's");
-        scores = compute_scores(model.eps, model.schedule(), data.images, data.labels, data.files, o->so, device, !g.quiet);
-        summary["model"] = std::filesystem::absolute(checkpoint_path(o->model)).lexically_normal().string();
-        summary["model_kind"] = model.kind;
-      }
-      double t_scores = seconds_since(t0);
-      if (o->select_t) {
-        select_timestep_otsu(scores, data.labels);
-        std::printf("selected timestep %d (Otsu explained share by timestep:", scores.selected_timestep);
-        for (size_t m = 0; m < scores.timesteps.size(); ++m)
-          std::printf(" %d: %.3f", scores.timesteps[m], scores.selection_criterion[m]);
-        std::printf(")\n");
-      }
-      write_scores_csv(join_path(o->out, "scores.csv"), data.files, scores);
-      t0 = std::chrono::steady_clock::now();
-      nlohmann::json grouper;
-      if (o->grouper == "otsu") {
-        table.W = otsu_groups(scores.score, data.labels);
-        table.group_names = {"low", "high"};
-        grouper = {{"method", "otsu"}, {"per_condition", true}};
-      } else {
-        auto fit = fit_groups(scores.score, o->go, {}, !g.quiet);
-        table.W = fit.W;
-        for (int64_t k = 0; k < o->go.groups; ++k) table.group_names.push_back("g" + std::to_string(k));
-        grouper = {{"method", "std"}, {"groups", o->go.groups}, {"steps", o->go.steps}, {"lr", o->go.lr},
-                   {"c", o->go.c}, {"seed", o->go.seed}, {"objective", fit.objective}, {"spread", fit.spread}};
-      }
-      double t_grouper = seconds_since(t0);
-      auto spread = group_means(table.W, scores.score).std(true).item<double>();
-      scores_ptr = &scores;
-      summary["mode"] = "inferred";
-      summary["score"] = {{"method", o->score}, {"timesteps", scores.timesteps}, {"seed", o->so.seed},
-                          {"per_condition", o->so.per_condition}, {"ema", o->ema}};
-      if (o->select_t)
-        summary["score"]["selected_timestep"] = {{"t", scores.selected_timestep},
-                                                 {"otsu_explained_share", scores.selection_criterion}};
-      summary["grouper"] = grouper;
-      summary["seconds"] = {{"scores", t_scores}, {"grouper", t_grouper}};
-      if (o->scores_in.empty())
-        std::printf("scored %ld samples in %.1f s (%.0f images/s); ", (long)data.size(), t_scores,
-                    data.size() * std::max<size_t>(1, scores.timesteps.size()) / t_scores);
-      else
-        std::printf("read the scores of %ld samples from %s; ", (long)data.size(), o->scores_in.c_str());
-      std::printf("grouper %.1f s, spread of group means %.4f\n", t_grouper, spread);
+      GroupsConfig cfg;
+      cfg.score = o->so;
+      cfg.score.method = parse_score_method(o->score);
+      cfg.score.per_condition = !o->global_std;
+      cfg.select_timestep = o->select_t;
+      cfg.grouper = o->grouper;
+      cfg.grouper_opt = o->go;
+      cfg.use_ema = o->ema;
+      summary = infer_groups(data, o->model, cfg, o->out, device, !g.quiet, o->ro, o->scores_in);
+      print_summary(summary, data.size());
     }
-    table.source = join_path(o->out, "groups.csv");
-    write_groups_csv(table.source, table);
-
-    auto hard = table.W.argmax(1);
-    summary["group_names"] = table.group_names;
-    summary["num_groups"] = table.num_groups();
-    summary["sizes"] = nlohmann::json::array();
-    summary["mass"] = nlohmann::json::array();
-    for (int64_t k = 0; k < table.num_groups(); ++k) {
-      summary["sizes"].push_back((hard == k).sum().item<int64_t>());
-      summary["mass"].push_back(table.W.select(1, k).sum().item<double>());
-    }
-    if (scores_ptr) {
-      auto m = (table.W * scores.score.unsqueeze(1)).sum(0) / table.W.sum(0).clamp_min(1e-12);
-      summary["mean_score"] = std::vector<double>(m.data_ptr<double>(), m.data_ptr<double>() + m.numel());
-    }
-    atomic_write_text(join_path(o->out, "summary.json"), summary.dump(2) + "\n");
-    auto rep = write_group_report(o->out, data, table.W, table.group_names, scores_ptr, o->ro);
-    print_report(rep, o->out);
+    print_report(summary["report"], o->out);
   });
 }
 

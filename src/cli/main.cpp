@@ -34,6 +34,7 @@ int main(int argc, char** argv) {
   cli::add_info_command(app, g);
   cli::add_classifier_command(app, g);
   cli::add_eval_command(app, g);
+  cli::add_bench_command(app, g);
   install_interrupt_handler();
   try {
     app.parse(argc, argv);

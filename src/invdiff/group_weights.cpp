@@ -1,0 +1,40 @@
+#include "invdiff/group_weights.h"
+
+#include <filesystem>
+#include <stdexcept>
+
+#include "core/fs.h"
+#include "core/hash.h"
+#include "invdiff/groups_io.h"
+
+namespace invdiff {
+
+GroupWeights load_group_weights(const std::string& groups, const ImageDataset& data, bool hard, bool cross_class) {
+  GroupWeights out;
+  if (groups == "none") {
+    if (hard || cross_class) throw std::invalid_argument("--hard-groups / --cross-class need --groups");
+    out.info = {{"mode", "none"}};
+    return out;
+  }
+  auto table = read_groups(groups);
+  out.W = align_groups(table, data.files);  // explicit join by row key; throws on any mismatch
+  std::string mode = "inferred";
+  std::string summary = join_path(std::filesystem::path(table.source).parent_path().string(), "summary.json");
+  if (file_exists(summary)) mode = nlohmann::json::parse(read_text(summary), nullptr, false).value("mode", mode);
+  auto names = table.group_names;
+  if (hard) out.W = harden_groups(out.W);
+  if (cross_class) {
+    const int64_t C = static_cast<int64_t>(data.class_names.size());
+    out.W = cross_with_labels(out.W, data.labels, C);
+    std::vector<std::string> crossed;
+    for (const auto& c : data.class_names)
+      for (const auto& n : names) crossed.push_back(c + "|" + n);
+    names = crossed;
+  }
+  out.info = {{"mode", mode}, {"path", std::filesystem::absolute(table.source).lexically_normal().string()},
+              {"fingerprint", file_fingerprint(table.source)}, {"num_groups", out.W.size(1)},
+              {"group_names", names}, {"hard", hard}, {"cross_class", cross_class}};
+  return out;
+}
+
+}  // namespace invdiff

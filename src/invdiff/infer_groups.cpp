@@ -1,0 +1,147 @@
+#include "invdiff/infer_groups.h"
+
+#include <torch/torch.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+
+#include "core/fs.h"
+#include "invdiff/groups_io.h"
+#include "pipeline/any_model.h"
+#include "train/checkpoint.h"
+
+namespace invdiff {
+
+void to_json(nlohmann::json& j, const GroupsConfig& c) {
+  j = {{"score", score_method_name(c.score.method)}, {"num_timesteps", c.score.num_timesteps},
+       {"timesteps", c.score.timesteps}, {"seed", c.score.seed}, {"per_condition", c.score.per_condition},
+       {"select_timestep", c.select_timestep}, {"grouper", c.grouper}, {"groups", c.grouper_opt.groups},
+       {"grouper_steps", c.grouper_opt.steps}, {"grouper_lr", c.grouper_opt.lr}, {"c", c.grouper_opt.c},
+       {"ema", c.use_ema}};
+}
+
+void from_json(const nlohmann::json& j, GroupsConfig& c) {
+  GroupsConfig d;
+  c.score.method = parse_score_method(j.value("score", score_method_name(d.score.method)));
+  c.score.num_timesteps = j.value("num_timesteps", d.score.num_timesteps);
+  c.score.timesteps = j.value("timesteps", d.score.timesteps);
+  c.score.seed = j.value("seed", d.score.seed);
+  c.score.per_condition = j.value("per_condition", d.score.per_condition);
+  c.select_timestep = j.value("select_timestep", d.select_timestep);
+  c.grouper = j.value("grouper", d.grouper);
+  c.grouper_opt.groups = j.value("groups", d.grouper_opt.groups);
+  c.grouper_opt.steps = j.value("grouper_steps", d.grouper_opt.steps);
+  c.grouper_opt.lr = j.value("grouper_lr", d.grouper_opt.lr);
+  c.grouper_opt.c = j.value("c", d.grouper_opt.c);
+  c.use_ema = j.value("ema", d.use_ema);
+}
+
+namespace {
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+std::string absolute(const std::string& p) { return std::filesystem::absolute(p).lexically_normal().string(); }
+
+// groups.csv, summary.json (sizes, masses, mean scores) and the group report: shared by the
+// inferred and the oracle paths so both produce the same format.
+nlohmann::json write_group_outputs(const ImageDataset& data, GroupTable& table, const SampleScores* scores,
+                                   nlohmann::json summary, const std::string& out_dir, const GroupReportOptions& ro) {
+  summary["dataset"] = {{"root", data.root}, {"split", data.split}, {"target_column", data.target_column},
+                        {"size", data.size()}};
+  table.source = join_path(out_dir, "groups.csv");
+  write_groups_csv(table.source, table);
+  auto hard = table.W.argmax(1);
+  summary["group_names"] = table.group_names;
+  summary["num_groups"] = table.num_groups();
+  summary["sizes"] = nlohmann::json::array();
+  summary["mass"] = nlohmann::json::array();
+  for (int64_t k = 0; k < table.num_groups(); ++k) {
+    summary["sizes"].push_back((hard == k).sum().item<int64_t>());
+    summary["mass"].push_back(table.W.select(1, k).sum().item<double>());
+  }
+  if (scores) {
+    auto m = group_means(table.W, scores->score);
+    summary["mean_score"] = std::vector<double>(m.data_ptr<double>(), m.data_ptr<double>() + m.numel());
+  }
+  atomic_write_text(join_path(out_dir, "summary.json"), summary.dump(2) + "\n");
+  summary["report"] = write_group_report(out_dir, data, table.W, table.group_names, scores, ro);
+  return summary;
+}
+}  // namespace
+
+nlohmann::json infer_groups(const ImageDataset& data, const std::string& model_path, const GroupsConfig& cfg,
+                            const std::string& out_dir, const c10::Device& device, bool progress,
+                            const GroupReportOptions& report, const std::string& scores_csv) {
+  ensure_dir(out_dir);
+  nlohmann::json summary;
+  SampleScores scores;
+  auto t0 = std::chrono::steady_clock::now();
+  if (!scores_csv.empty()) {
+    scores = read_scores_csv(scores_csv, data.files);
+    summary["model"] = nullptr;
+    summary["scores_from"] = absolute(scores_csv);
+  } else {
+    if (model_path.empty()) throw std::invalid_argument("groups: a base model (-m) or a scores file is required");
+    LoadModelOptions lo;
+    lo.use_ema = cfg.use_ema;
+    auto model = load_any_model(model_path, device, lo);
+    if (model.class_names() != data.class_names)
+      throw std::runtime_error("groups: the dataset's classes differ from the model's");
+    const auto& u = model.unet_config();
+    if (data.images.size(1) != u.in_channels || data.images.size(2) != u.image_size)
+      throw std::runtime_error("groups: the dataset's image shape differs from the model's");
+    scores = compute_scores(model.eps, model.schedule(), data.images, data.labels, data.files, cfg.score, device, progress);
+    summary["model"] = absolute(checkpoint_path(model_path));
+    summary["model_kind"] = model.kind;
+  }
+  const double t_scores = seconds_since(t0);
+  if (cfg.select_timestep) select_timestep_otsu(scores, data.labels);
+  write_scores_csv(join_path(out_dir, "scores.csv"), data.files, scores);
+
+  t0 = std::chrono::steady_clock::now();
+  GroupTable table;
+  table.files = data.files;
+  nlohmann::json grouper;
+  if (cfg.grouper == "otsu") {
+    table.W = otsu_groups(scores.score, data.labels);
+    table.group_names = {"low", "high"};
+    grouper = {{"method", "otsu"}, {"per_condition", true}};
+  } else if (cfg.grouper == "std") {
+    GrouperOptions go = cfg.grouper_opt;
+    go.seed = cfg.score.seed;
+    auto fit = fit_groups(scores.score, go, {}, progress);
+    table.W = fit.W;
+    for (int64_t k = 0; k < go.groups; ++k) table.group_names.push_back("g" + std::to_string(k));
+    grouper = {{"method", "std"}, {"groups", go.groups}, {"steps", go.steps}, {"lr", go.lr},
+               {"c", go.c}, {"seed", go.seed}, {"objective", fit.objective}, {"spread", fit.spread}};
+  } else {
+    throw std::invalid_argument("groups: unknown grouper '" + cfg.grouper + "' (std or otsu)");
+  }
+  const double t_grouper = seconds_since(t0);
+
+  summary["mode"] = "inferred";
+  summary["config"] = cfg;
+  summary["score"] = {{"method", score_method_name(scores.method)}, {"timesteps", scores.timesteps},
+                      {"seed", cfg.score.seed}, {"per_condition", cfg.score.per_condition}, {"ema", cfg.use_ema}};
+  if (cfg.select_timestep)
+    summary["score"]["selected_timestep"] = {{"t", scores.selected_timestep},
+                                             {"otsu_explained_share", scores.selection_criterion}};
+  summary["grouper"] = grouper;
+  summary["seconds"] = {{"scores", t_scores}, {"grouper", t_grouper}};
+  summary["spread"] = group_means(table.W, scores.score).std(true).item<double>();
+  return write_group_outputs(data, table, &scores, summary, out_dir, report);
+}
+
+nlohmann::json write_oracle_groups(const ImageDataset& data, const std::string& data_dir,
+                                   const std::vector<std::string>& columns, const std::string& out_dir,
+                                   const GroupReportOptions& report) {
+  ensure_dir(out_dir);
+  // Oracle groups read the attribute columns: an upper bound, never the default.
+  GroupTable table = oracle_groups(load_metadata(data_dir, data.split), data.files, columns);
+  nlohmann::json summary = {{"mode", "oracle"}, {"oracle_columns", columns}};
+  return write_group_outputs(data, table, nullptr, summary, out_dir, report);
+}
+
+}  // namespace invdiff

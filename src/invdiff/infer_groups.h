@@ -1,0 +1,43 @@
+// The max step as one library call (used by `invdiff groups`, `run` and `bench`): score the
+// training rows with the frozen model, group them, and write the artefacts every consumer joins
+// by row key: scores.csv, groups.csv, summary.json and the group report. The label-free path
+// sees only what load_dataset gives it (file, target, images); oracle groups are a separate
+// call that reads the attribute columns, for upper-bound rows only.
+#pragma once
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "data/dataset.h"
+#include "invdiff/group_report.h"
+#include "invdiff/grouper.h"
+#include "invdiff/score.h"
+
+namespace c10 { struct Device; }
+
+namespace invdiff {
+
+struct GroupsConfig {
+  ScoreOptions score;              // estimator, timesteps, seed, batch size, standardisation
+  bool select_timestep = false;    // multi-t: score = the timestep that splits most cleanly (Otsu)
+  std::string grouper = "std";     // std: the paper's soft grouper; otsu: per-condition two-way split
+  GrouperOptions grouper_opt;      // std grouper settings (its seed is the score's)
+  bool use_ema = true;             // score with the EMA weights
+};
+void to_json(nlohmann::json& j, const GroupsConfig& c);
+void from_json(const nlohmann::json& j, GroupsConfig& c);
+
+// Label-free groups for `data` from the base model at `model_path` (scores_csv non-empty: reuse
+// those scores instead of scoring). Writes out_dir/{scores.csv, groups.csv, summary.json,
+// report.md, report.json} and returns summary.json's content (with the report under "report").
+nlohmann::json infer_groups(const ImageDataset& data, const std::string& model_path, const GroupsConfig& cfg,
+                            const std::string& out_dir, const c10::Device& device, bool progress = false,
+                            const GroupReportOptions& report = {}, const std::string& scores_csv = "");
+
+// One-hot groups from true label columns of data_dir's metadata (e.g. class_name, colour_name),
+// in the same format: the oracle upper bound, never a default.
+nlohmann::json write_oracle_groups(const ImageDataset& data, const std::string& data_dir,
+                                   const std::vector<std::string>& columns, const std::string& out_dir,
+                                   const GroupReportOptions& report = {});
+
+}  // namespace invdiff

@@ -1,0 +1,244 @@
+#include "pipeline/bench.h"
+
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <map>
+#include <stdexcept>
+
+#include "core/fs.h"
+#include "pipeline/experiment.h"
+#include "pipeline/run_report.h"
+
+namespace invdiff {
+
+const std::vector<std::string>& bench_row_names() {
+  static const std::vector<std::string> v{"reference", "base", "erm", "official", "invdiff", "oracle", "reweight"};
+  return v;
+}
+
+std::pair<double, double> mean_sd(const std::vector<double>& v) {
+  std::vector<double> f;
+  for (double x : v)
+    if (std::isfinite(x)) f.push_back(x);
+  if (f.empty()) return {NAN, NAN};
+  double m = 0;
+  for (double x : f) m += x;
+  m /= f.size();
+  if (f.size() < 2) return {m, 0.0};
+  double ss = 0;
+  for (double x : f) ss += (x - m) * (x - m);
+  return {m, std::sqrt(ss / (f.size() - 1))};
+}
+
+namespace {
+const std::vector<std::string> kMetrics{"bias", "fd", "kid", "precision", "recall", "faithfulness", "purity",
+                                        "train_seconds", "eval_seconds"};
+
+double num_or_nan(const nlohmann::json& v) { return v.is_number() ? v.get<double>() : NAN; }
+
+std::string row_label(const std::string& row, const Preset& pr) {
+  if (row == "reference") return "Reference split (real, balanced; sanity row)";
+  if (row == "base") return "Base (no debiasing)";
+  if (row == "erm") return erm_recipe(pr).label;
+  if (row == "official") return official_recipe(pr).label;
+  if (row == "invdiff") return invdiff_recipe(pr).label;
+  if (row == "oracle") return oracle_recipe(pr).label;
+  if (row == "reweight") return reweight_recipe(pr).label;
+  throw std::invalid_argument("bench: unknown row '" + row + "'");
+}
+
+Recipe recipe_for(const std::string& row, const Preset& pr, const BenchOptions& opt) {
+  Recipe r = row == "erm" ? erm_recipe(pr)
+             : row == "official" ? official_recipe(pr)
+             : row == "invdiff" ? invdiff_recipe(pr)
+             : row == "oracle" ? oracle_recipe(pr)
+                               : reweight_recipe(pr);
+  // Knob overrides apply to the rows sharing invdiff's min step (the official recipe keeps its
+  // own: its convex mix refuses the `small` variant).
+  if (row == "erm" || row == "invdiff" || row == "oracle") {
+    if (!std::isnan(opt.lambda)) r.debias.lambda = opt.lambda;
+    if (!opt.variant.empty()) r.guidance.variant = parse_guidance_variant(opt.variant);
+  }
+  return r;
+}
+
+// Aggregates the cells of one row over seeds.
+nlohmann::json aggregate(const nlohmann::json& cells) {
+  nlohmann::json a;
+  for (const auto& m : kMetrics) {
+    std::vector<double> v;
+    for (const auto& c : cells) v.push_back(num_or_nan(c.value(m, nlohmann::json())));
+    auto [mean, sd] = mean_sd(v);
+    a[m] = {{"mean", std::isfinite(mean) ? nlohmann::json(mean) : nlohmann::json(nullptr)},
+            {"sd", std::isfinite(sd) ? nlohmann::json(sd) : nlohmann::json(nullptr)}, {"values", v}};
+  }
+  a["seeds"] = cells.size();
+  a["trainable"] = cells.empty() ? nlohmann::json(nullptr) : cells[0].value("trainable", nlohmann::json(nullptr));
+  return a;
+}
+
+// "2" for 2.0, "0.5" for 0.5: short, file-name-safe numbers for knob tags.
+std::string short_num(double v) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%g", v);
+  return b;
+}
+
+std::string pm(const nlohmann::json& a, int digits) {
+  if (!a["mean"].is_number()) return "-";
+  return fmt_num(a["mean"], digits) + " ± " + fmt_num(a["sd"], digits);
+}
+
+std::string params_text(const nlohmann::json& v) {
+  if (!v.is_number()) return "-";
+  char b[32];
+  double p = v.get<double>();
+  if (p >= 1e6) std::snprintf(b, sizeof b, "%.2f M", p / 1e6);
+  else std::snprintf(b, sizeof b, "%.0f k", p / 1e3);
+  return b;
+}
+}  // namespace
+
+std::string bench_markdown(const nlohmann::json& bench) {
+  std::string md = "| row | seeds | Bias | FD | KID | precision | recall | faithfulness | colour purity | trainable "
+                   "params | train min | eval min |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n";
+  const auto& rows = bench["rows"];
+  for (const auto& name : bench["row_order"]) {
+    const std::string n = name.get<std::string>();
+    if (!rows.contains(n)) continue;
+    const auto& a = rows[n];
+    auto minutes = [&](const nlohmann::json& x) {
+      if (!x["mean"].is_number()) return std::string("-");
+      return fmt_num(x["mean"].get<double>() / 60, 1);
+    };
+    md += "| " + a["label"].get<std::string>() + " | " + std::to_string(a["seeds"].get<int64_t>()) + " | " +
+          pm(a["bias"], 3) + " | " + pm(a["fd"], 4) + " | " + pm(a["kid"], 4) + " | " + pm(a["precision"], 3) + " | " +
+          pm(a["recall"], 3) + " | " + pm(a["faithfulness"], 3) + " | " + pm(a["purity"], 3) + " | " +
+          params_text(a["trainable"]) + " | " + minutes(a["train_seconds"]) + " | " + minutes(a["eval_seconds"]) + " |\n";
+  }
+  // Share of the Base -> oracle Bias gap each row closes (issue 7's yardstick).
+  if (rows.contains("base") && rows.contains("oracle") && rows["base"]["bias"]["mean"].is_number() &&
+      rows["oracle"]["bias"]["mean"].is_number()) {
+    double b = rows["base"]["bias"]["mean"].get<double>(), o = rows["oracle"]["bias"]["mean"].get<double>();
+    if (b - o > 1e-9) {
+      md += "\nShare of the Base -> oracle-groups Bias gap closed (mean Bias):";
+      for (const auto& name : bench["row_order"]) {
+        const std::string n = name.get<std::string>();
+        if (!rows.contains(n) || n == "reference" || n == "base" || n == "oracle") continue;
+        if (!rows[n]["bias"]["mean"].is_number()) continue;
+        char buf[96];
+        std::snprintf(buf, sizeof buf, " %s %.0f %%;", n.c_str(), 100 * (b - rows[n]["bias"]["mean"].get<double>()) / (b - o));
+        md += buf;
+      }
+      md += "\n";
+    }
+  }
+  return md;
+}
+
+nlohmann::json run_bench(const BenchOptions& opt, const c10::Device& device, bool progress) {
+  if (opt.seeds < 1) throw std::invalid_argument("bench: --seeds must be at least 1");
+  Preset pr = get_preset(opt.preset);
+  if (opt.debias_steps > 0) pr.debias_steps = opt.debias_steps;
+  std::vector<std::string> rows = opt.rows.empty() ? bench_row_names() : opt.rows;
+  for (const auto& r : rows) row_label(r, pr);  // validates names before any work
+  ensure_dir(opt.out);
+  Experiment ex(opt.data, device, progress);
+  ex.ensure_cfmnist();
+
+  nlohmann::json bench;
+  bench["command"] = opt.command_line;
+  bench["preset"] = {{"name", pr.name}, {"base_steps", pr.base_steps}, {"debias_steps", pr.debias_steps},
+                     {"reweight_steps", pr.reweight_steps}, {"score_timesteps", pr.score_timesteps}};
+  bench["samples_per_class"] = opt.samples_per_class;
+  bench["threads"] = torch::get_num_threads();
+  bench["device"] = device.str();
+  bench["row_order"] = nlohmann::json::array();
+  for (const auto& r : bench_row_names())
+    if (std::find(rows.begin(), rows.end(), r) != rows.end()) bench["row_order"].push_back(r);
+  if (!std::isnan(opt.lambda)) bench["lambda"] = opt.lambda;
+  if (!std::isnan(opt.guidance_ratio)) bench["guidance_ratio"] = opt.guidance_ratio;
+  if (!opt.variant.empty()) bench["variant"] = opt.variant;
+
+  std::string base = opt.base;
+  if (base.empty()) {
+    base = join_path(opt.out, "base");
+    TrainConfig tc;
+    tc.steps = pr.base_steps;
+    tc.seed = 0;
+    std::printf("bench: base model (%ld steps) in %s\n", (long)tc.steps, base.c_str());
+    bench["base_train"] = ex.base(base, UNetConfig{}, tc);
+  }
+  bench["base"] = base;
+  bench["classifier"] = ex.classifier(join_path(opt.out, "classifier"));
+
+  // Knob overrides get their own cell directories and table files, so a sweep shares one bench
+  // directory (base, classifier, untouched rows) without clashing with the defaults' cells.
+  std::string steps_tag, train_tag, eval_tag;
+  if (opt.debias_steps > 0) steps_tag = "_steps" + std::to_string(opt.debias_steps);
+  train_tag = steps_tag;
+  if (!std::isnan(opt.lambda)) train_tag += "_lambda" + short_num(opt.lambda);
+  if (!opt.variant.empty()) train_tag += "_" + opt.variant;
+  if (!std::isnan(opt.guidance_ratio)) eval_tag = "_r" + short_num(opt.guidance_ratio);
+  const std::string table = "bench" + train_tag + eval_tag;
+  bench["table"] = table;
+
+  std::map<std::string, nlohmann::json> cells;
+  auto write = [&] {
+    bench["rows"] = nlohmann::json::object();
+    for (const auto& [row, cs] : cells) {
+      auto a = aggregate(cs);
+      a["label"] = row_label(row, pr);
+      a["cells"] = cs;
+      bench["rows"][row] = a;
+    }
+    atomic_write_text(join_path(opt.out, table + ".json"), bench.dump(2) + "\n");
+    std::string md = "# invdiff bench\n\n`" + opt.command_line + "`\n\nPreset " + pr.name + " (G_psi " +
+                     std::to_string(pr.debias_steps) + " steps), " + std::to_string(opt.samples_per_class) +
+                     " images per prompt, mean ± sd over seeds, " + std::to_string(torch::get_num_threads()) +
+                     " threads on " + device.str() + ".\n\n" + bench_markdown(bench);
+    atomic_write_text(join_path(opt.out, table + ".md"), md);
+  };
+
+  for (int s = 0; s < opt.seeds; ++s) {
+    const uint64_t seed = static_cast<uint64_t>(s);
+    const uint64_t sample_seed = 1000 + seed;
+    for (const auto& row : rows) {
+      const bool guided = row == "erm" || row == "official" || row == "invdiff" || row == "oracle";
+      const std::string tag = row == "official" ? steps_tag : guided ? train_tag : "";
+      const std::string dir = join_path(join_path(opt.out, "seed" + std::to_string(s)), row + tag);
+      const std::string eval_dir = join_path(dir, guided ? "eval" + eval_tag : "eval");
+      std::printf("bench: seed %d, %s\n", s, row_label(row, pr).c_str());
+      nlohmann::json m, cell;
+      double train_seconds = 0;
+      if (row == "reference") {
+        m = ex.evaluate(dir, "", opt.samples_per_class, seed);
+      } else if (row == "base") {
+        m = ex.evaluate(eval_dir, base, opt.samples_per_class, sample_seed);
+      } else {
+        Recipe r = recipe_for(row, pr, opt);
+        r.groups_cfg.score.seed = seed;
+        r.debias.seed = seed;
+        auto made = ex.make_model(dir, base, r);
+        train_seconds = num_or_nan(made["train"]["seconds"]);
+        if (made.contains("groups")) train_seconds += num_or_nan(made["groups"]["seconds"]);
+        cell["trainable"] = made["train"]["trainable"];
+        m = ex.evaluate(eval_dir, made["model"].get<std::string>(), opt.samples_per_class, sample_seed,
+                        guided ? opt.guidance_ratio : NAN);
+        if (made.contains("groups") && made["groups"].contains("minority"))
+          cell["minority_auc"] = made["groups"]["minority"].value("auc_score", nlohmann::json(nullptr));
+      }
+      for (const char* k : {"bias", "fd", "kid", "precision", "recall", "faithfulness", "purity"}) cell[k] = m[k];
+      cell["seed"] = s;
+      cell["train_seconds"] = train_seconds;
+      cell["eval_seconds"] = m["seconds"];
+      cells[row].push_back(cell);
+      write();
+    }
+  }
+  return bench;
+}
+
+}  // namespace invdiff

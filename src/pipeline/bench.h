@@ -1,0 +1,45 @@
+// `invdiff bench`: the comparison table of issue 5, the way a paper's results table is made -
+// one dataset, one base model, and for each seed: the base, the ERM control, the official
+// recipe, invdiff's defaults, oracle groups and oracle reweighting, each evaluated with the same
+// sampling seeds; mean and standard deviation over seeds. Every cell is a resumable stage, and
+// bench.md / bench.json are rewritten after each, so a long bench shows its progress and an
+// interrupted one resumes where it stopped.
+#pragma once
+#include <cmath>
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include <c10/core/Device.h>
+
+namespace invdiff {
+
+struct BenchOptions {
+  std::string out = "runs/bench";
+  std::string data = "data/cfmnist";
+  std::string preset = "quick";
+  std::string base;                  // an existing base model; "" : train OUT/base (seed 0)
+  int seeds = 3;                     // seeds 0 .. seeds-1 (groups, G_psi, sampling)
+  std::vector<std::string> rows;     // subset of base, erm, official, invdiff, oracle, reweight ("" : all)
+  int64_t samples_per_class = 500;   // >= 500: Bias has sd ~0.03 at 200 (SPEC 6)
+  int64_t debias_steps = 0;          // 0: the preset's
+  double lambda = NAN;               // NaN: the recipe's
+  double guidance_ratio = NAN;       // sampling-time r for the guided rows (NaN: stored)
+  std::string variant;               // "" : each recipe's G_psi variant
+  std::string command_line;          // shown in bench.md
+};
+
+// The list of row names, in table order.
+const std::vector<std::string>& bench_row_names();
+
+// Runs (or resumes) every cell; writes OUT/bench.json and OUT/bench.md; returns bench.json.
+nlohmann::json run_bench(const BenchOptions& opt, const c10::Device& device, bool progress);
+
+// mean and sample standard deviation (n - 1; 0 for one value) of the finite values.
+std::pair<double, double> mean_sd(const std::vector<double>& v);
+
+// The markdown table of bench.json (rows x metrics, "mean ± sd").
+std::string bench_markdown(const nlohmann::json& bench);
+
+}  // namespace invdiff

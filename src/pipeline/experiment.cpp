@@ -1,0 +1,291 @@
+#include "pipeline/experiment.h"
+
+#include <torch/torch.h>
+
+#include <chrono>
+#include <cstdio>
+#include <stdexcept>
+
+#include "core/csv.h"
+#include "core/fs.h"
+#include "core/hash.h"
+#include "data/cfmnist.h"
+#include "data/reweight.h"
+#include "eval/classifier.h"
+#include "eval/evaluate.h"
+#include "invdiff/group_weights.h"
+#include "invdiff/groups_io.h"
+#include "pipeline/stage.h"
+#include "train/checkpoint.h"
+
+namespace invdiff {
+
+Preset get_preset(const std::string& name) {
+  // quick: <= 15 min for `invdiff run` on 2 cores (base 7.6 min at 7.7 steps/s, scores of 24k
+  // images at M = 4 ~1 min, `small` G_psi ~10 steps/s); full: the converged settings.
+  if (name == "quick") return {"quick", 3500, 2000, 1000, 200, 4};
+  if (name == "full") return {"full", 12000, 10000, 4000, 1000, 8};
+  throw std::invalid_argument("unknown preset '" + name + "' (quick or full)");
+}
+
+void to_json(nlohmann::json& j, const Recipe& r) {
+  j = {{"name", r.name}, {"label", r.label}, {"groups", r.groups}};
+  if (r.groups == "inferred") j["groups_config"] = r.groups_cfg;
+  if (r.groups == "oracle" || r.groups == "reweight") j["oracle_columns"] = r.oracle_columns;
+  if (r.groups == "reweight") {
+    j["reweight_steps"] = r.reweight_steps;
+    return;
+  }
+  j["hard_groups"] = r.hard_groups;
+  j["cross_class"] = r.cross_class;
+  j["guidance"] = r.guidance;
+  j["debias"] = r.debias;
+}
+
+namespace {
+// The min step shared by invdiff's defaults, the ERM control and the oracle row, so those rows
+// differ only in their groups.
+Recipe invdiff_min_step(const Preset& p) {
+  Recipe r;
+  r.guidance.variant = GuidanceVariant::Small;
+  r.guidance.mix = MixMode::Additive;
+  r.debias.steps = p.debias_steps;
+  r.debias.t_lo = 400;  // where SPEC 6 found the colour decided; see docs/pipeline.md
+  r.debias.t_hi = 900;
+  return r;
+}
+}  // namespace
+
+Recipe invdiff_recipe(const Preset& p) {
+  Recipe r = invdiff_min_step(p);
+  r.name = "invdiff";
+  r.label = "InvDiff, invdiff defaults";
+  r.groups = "inferred";
+  r.groups_cfg.score.method = ScoreMethod::MultiT;
+  r.groups_cfg.score.num_timesteps = p.score_timesteps;
+  r.groups_cfg.select_timestep = true;
+  r.groups_cfg.grouper = "otsu";
+  r.hard_groups = true;
+  r.cross_class = true;
+  return r;
+}
+
+Recipe official_recipe(const Preset& p) {
+  Recipe r;
+  r.name = "official";
+  r.label = "InvDiff, official recipe";
+  r.groups = "inferred";
+  r.groups_cfg.score.method = ScoreMethod::SingleT;
+  r.groups_cfg.grouper = "std";
+  r.groups_cfg.grouper_opt.groups = 8;
+  r.guidance.variant = GuidanceVariant::Copy;
+  r.guidance.mix = MixMode::Convex;
+  r.guidance.ratio = 0.5;
+  r.debias.steps = p.debias_steps;
+  return r;
+}
+
+Recipe erm_recipe(const Preset& p) {
+  Recipe r = invdiff_min_step(p);
+  r.name = "erm";
+  r.label = "ERM control (no groups)";
+  r.groups = "none";
+  return r;
+}
+
+Recipe oracle_recipe(const Preset& p) {
+  Recipe r = invdiff_min_step(p);
+  r.name = "oracle";
+  r.label = "Oracle groups (class x colour)";
+  r.groups = "oracle";
+  return r;
+}
+
+Recipe reweight_recipe(const Preset& p) {
+  Recipe r;
+  r.name = "reweight";
+  r.label = "Reweighting, oracle groups (labelled)";
+  r.groups = "reweight";
+  r.reweight_steps = p.reweight_steps;
+  return r;
+}
+
+namespace {
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+// Cumulative training seconds over resumes: the last row of a loss.csv.
+double logged_seconds(const std::string& dir) {
+  auto path = join_path(dir, "loss.csv");
+  if (!file_exists(path)) return 0;
+  auto log = read_csv(path);
+  return log.rows.empty() ? 0.0 : std::stod(log.rows.back()[log.column("seconds")]);
+}
+std::string ckpt_fp(const std::string& dir) { return file_fingerprint(checkpoint_path(dir)); }
+}  // namespace
+
+const ImageDataset& Experiment::train() {
+  if (!train_) train_ = load_dataset(data_dir_, DatasetOptions{});
+  return *train_;
+}
+
+std::string Experiment::data_fingerprint() const { return file_fingerprint(join_path(data_dir_, "manifest.json")); }
+
+void Experiment::ensure_cfmnist() {
+  // The manifest is written last: its presence means the build finished.
+  if (file_exists(join_path(data_dir_, "manifest.json"))) return;
+  std::printf("building cfmnist in %s\n", data_dir_.c_str());
+  build_cfmnist(CfmnistConfig{}, data_dir_, progress_);
+}
+
+nlohmann::json Experiment::base(const std::string& dir, const UNetConfig& unet, const TrainConfig& cfg) {
+  nlohmann::json key = {{"stage", "base"}, {"data", data_fingerprint()}, {"unet", unet}, {"train", cfg}};
+  auto st = stage_state(dir, key, "checkpoint.pt");
+  if (st.status == StageStatus::Done) return st.result;
+  stage_begin(dir, key);
+  auto r = train_diffusion(train(), unet, cfg, dir, /*resume=*/true, device_, progress_);
+  nlohmann::json res = {{"steps", r.steps_done}, {"final_loss", r.final_loss}, {"seconds", logged_seconds(dir)},
+                        {"parameters", UNet(unet)->num_parameters()}};
+  stage_finish(dir, key, "checkpoint.pt", res);
+  return res;
+}
+
+nlohmann::json Experiment::classifier(const std::string& dir) {
+  nlohmann::json key = {{"stage", "classifier"}, {"data", data_fingerprint()}};
+  auto st = stage_state(dir, key, "checkpoint.pt");
+  if (st.status != StageStatus::Done) {
+    stage_begin(dir, key);
+    ClassifierTrainConfig cfg;
+    ClassifierTrainResult r;
+    train_classifier(data_dir_, cfg, dir, device_, progress_, &r);
+    st.result = {{"val_accuracy", r.val_accuracy}, {"seconds", r.seconds}};
+    stage_finish(dir, key, "checkpoint.pt", st.result);
+  }
+  classifier_ = checkpoint_path(dir);
+  return st.result;
+}
+
+nlohmann::json Experiment::groups(const std::string& dir, const std::string& base_dir, const Recipe& r) {
+  nlohmann::json key = {{"stage", "groups"}, {"data", data_fingerprint()}, {"mode", r.groups}};
+  if (r.groups == "inferred") {
+    key["base"] = ckpt_fp(base_dir);
+    key["config"] = r.groups_cfg;
+  } else if (r.groups == "oracle") {
+    key["columns"] = r.oracle_columns;
+  } else {
+    throw std::invalid_argument("groups stage: recipe '" + r.name + "' has no groups to make");
+  }
+  auto st = stage_state(dir, key, "groups.csv");
+  if (st.status == StageStatus::Done) return st.result;
+  stage_begin(dir, key);
+  GroupReportOptions ro;
+  ro.per_group = 32;
+  auto t0 = std::chrono::steady_clock::now();
+  nlohmann::json summary = r.groups == "oracle"
+                               ? write_oracle_groups(train(), data_dir_, r.oracle_columns, dir, ro)
+                               : infer_groups(train(), base_dir, r.groups_cfg, dir, device_, progress_, ro);
+  nlohmann::json res = {{"seconds", seconds_since(t0)}, {"num_groups", summary["num_groups"]},
+                        {"sizes", summary["sizes"]}, {"group_names", summary["group_names"]}};
+  const auto& rep = summary["report"];
+  // Reported only: what the groups contain, from the attribute columns the grouping never saw.
+  if (rep.contains("minority")) res["minority"] = rep["minority"];
+  res["groups"] = nlohmann::json::array();
+  for (const auto& g : rep["groups"]) {
+    nlohmann::json e = {{"name", g["name"]}, {"size", g["size"]}};
+    for (const char* k : {"mean_score", "minority_share", "minority_recall"})
+      if (g.contains(k)) e[k] = g[k];
+    res["groups"].push_back(e);
+  }
+  if (summary.contains("score")) res["score"] = summary["score"];
+  stage_finish(dir, key, "groups.csv", res);
+  return res;
+}
+
+nlohmann::json Experiment::debias(const std::string& dir, const std::string& base_dir, const std::string& groups_dir,
+                                  const Recipe& r) {
+  const std::string groups = groups_dir.empty() ? "none" : groups_dir;
+  nlohmann::json key = {{"stage", "debias"}, {"data", data_fingerprint()}, {"base", ckpt_fp(base_dir)},
+                        {"guidance", r.guidance}, {"debias", r.debias}, {"hard", r.hard_groups},
+                        {"cross_class", r.cross_class}};
+  key["groups"] = groups_dir.empty() ? "none" : file_fingerprint(groups_csv_path(groups_dir));
+  auto st = stage_state(dir, key, "checkpoint.pt");
+  if (st.status == StageStatus::Done) return st.result;
+  stage_begin(dir, key);
+  auto gw = load_group_weights(groups, train(), r.hard_groups, r.cross_class);
+  auto res = debias_train(train(), gw.W, base_dir, r.guidance, r.debias, dir, /*resume=*/true, device_, gw.info,
+                          progress_);
+  nlohmann::json j = {{"steps", res.steps_done}, {"final_loss", res.final_loss}, {"seconds", logged_seconds(dir)},
+                      {"parameters", res.parameters}, {"trainable", res.parameters.value("trainable", int64_t(0))}};
+  stage_finish(dir, key, "checkpoint.pt", j);
+  return j;
+}
+
+nlohmann::json Experiment::reweight(const std::string& dir, const std::string& base_dir, const Recipe& r) {
+  TrainConfig cfg;
+  cfg.steps = r.reweight_steps;
+  cfg.init_from = checkpoint_path(base_dir);
+  cfg.lr = 2e-4;  // fine-tuning: a fifth of the base's peak rate
+  cfg.warmup = 100;
+  cfg.seed = r.debias.seed;
+  auto meta = read_checkpoint_meta(checkpoint_path(base_dir));
+  UNetConfig unet = meta.at("unet").get<UNetConfig>();
+  nlohmann::json key = {{"stage", "reweight"}, {"data", data_fingerprint()}, {"base", ckpt_fp(base_dir)},
+                        {"columns", r.oracle_columns}, {"train", cfg}};
+  auto st = stage_state(dir, key, "checkpoint.pt");
+  if (st.status == StageStatus::Done) return st.result;
+  stage_begin(dir, key);
+  // The labelled baseline reads the attribute columns (like the oracle rows).
+  auto w = inverse_frequency_weights(load_metadata(data_dir_, "train"), train().files, r.oracle_columns);
+  auto res = train_diffusion(train(), unet, cfg, dir, /*resume=*/true, device_, progress_, -1, w);
+  int64_t params = UNet(unet)->num_parameters();
+  nlohmann::json j = {{"steps", res.steps_done}, {"final_loss", res.final_loss}, {"seconds", logged_seconds(dir)},
+                      {"trainable", params}};
+  stage_finish(dir, key, "checkpoint.pt", j);
+  return j;
+}
+
+nlohmann::json Experiment::evaluate(const std::string& dir, const std::string& model_dir, int64_t n_per_prompt,
+                                    uint64_t seed, double guidance_ratio) {
+  if (classifier_.empty()) throw std::logic_error("Experiment::evaluate before Experiment::classifier");
+  EvalOptions opt;
+  opt.data_dir = data_dir_;
+  opt.classifier = classifier_;
+  opt.progress = progress_;
+  opt.n_per_prompt = n_per_prompt;
+  opt.gen.sampler.seed = seed;
+  opt.seed = seed;
+  opt.guidance_ratio = guidance_ratio;
+  if (model_dir.empty()) opt.reference = true;
+  else opt.model = model_dir;
+  nlohmann::json key = {{"stage", "eval"}, {"data", data_fingerprint()}, {"classifier", file_fingerprint(classifier_)},
+                        {"n", n_per_prompt}, {"seed", seed}, {"sampler", generation_params("", opt.gen)}};
+  key["model"] = model_dir.empty() ? "reference" : ckpt_fp(model_dir);
+  if (!std::isnan(guidance_ratio)) key["guidance_ratio"] = guidance_ratio;
+  auto st = stage_state(dir, key, "metrics.json");
+  if (st.status == StageStatus::Done) return st.result;
+  stage_begin(dir, key);
+  auto m = invdiff::evaluate(opt, dir, device_);
+  stage_finish(dir, key, "metrics.json", m);
+  return m;
+}
+
+nlohmann::json Experiment::make_model(const std::string& dir, const std::string& base_dir, const Recipe& r) {
+  nlohmann::json out;
+  if (r.groups == "reweight") {
+    const std::string model = join_path(dir, "model");
+    out["model"] = model;
+    out["train"] = reweight(model, base_dir, r);
+    return out;
+  }
+  std::string groups_dir;
+  if (r.groups != "none") {
+    groups_dir = join_path(dir, "groups");
+    out["groups"] = groups(groups_dir, base_dir, r);
+  }
+  const std::string model = join_path(dir, "guided");
+  out["model"] = model;
+  out["train"] = debias(model, base_dir, groups_dir, r);
+  return out;
+}
+
+}  // namespace invdiff

@@ -1,0 +1,69 @@
+#include "pipeline/run.h"
+
+#include <torch/torch.h>
+
+#include <chrono>
+#include <cstdio>
+
+#include "core/fs.h"
+#include "pipeline/experiment.h"
+#include "pipeline/run_report.h"
+
+namespace invdiff {
+
+nlohmann::json run_pipeline(const RunOptions& opt, const c10::Device& device, bool progress) {
+  auto t0 = std::chrono::steady_clock::now();
+  Preset pr = get_preset(opt.preset);
+  if (opt.base_steps > 0) pr.base_steps = opt.base_steps;
+  if (opt.debias_steps > 0) pr.debias_steps = opt.debias_steps;
+  if (opt.samples_per_class > 0) pr.samples_per_class = opt.samples_per_class;
+  ensure_dir(opt.out);
+  Experiment ex(opt.data, device, progress);
+  auto step = [](int i, const std::string& what) { std::printf("[%d/6] %s\n", i, what.c_str()); };
+
+  step(1, "data: " + opt.data);
+  ex.ensure_cfmnist();
+
+  const std::string base = join_path(opt.out, "base");
+  TrainConfig tc = opt.train;
+  tc.steps = pr.base_steps;
+  tc.seed = opt.seed;
+  step(2, "base model (" + std::to_string(tc.steps) + " steps): " + base);
+  nlohmann::json run;
+  run["base_train"] = ex.base(base, opt.unet, tc);
+
+  step(3, "evaluation classifier: " + join_path(opt.out, "classifier"));
+  run["classifier"] = ex.classifier(join_path(opt.out, "classifier"));
+
+  Recipe recipe = invdiff_recipe(pr);
+  recipe.groups_cfg.score.seed = opt.seed;
+  recipe.debias.seed = opt.seed;
+  step(4, "label-free groups and G_psi (" + std::to_string(recipe.debias.steps) + " steps): " + opt.out +
+              "/{groups,guided}");
+  run["recipe"] = recipe;
+  auto made = ex.make_model(opt.out, base, recipe);
+  run["groups"] = made["groups"];
+  run["guided_train"] = made["train"];
+
+  const uint64_t sample_seed = 1000 + opt.seed;
+  step(5, "evaluation: reference split, base and guided models (" + std::to_string(pr.samples_per_class) +
+              " images per prompt)");
+  run["eval"]["reference"] = ex.evaluate(join_path(opt.out, "eval_ref"), "", pr.samples_per_class, sample_seed);
+  run["eval"]["base"] = ex.evaluate(join_path(opt.out, "eval_base"), base, pr.samples_per_class, sample_seed);
+  run["eval"]["guided"] = ex.evaluate(join_path(opt.out, "eval_guided"), made["model"].get<std::string>(),
+                                      pr.samples_per_class, sample_seed);
+
+  step(6, "report: " + join_path(opt.out, "report.html"));
+  run["preset"] = {{"name", pr.name}, {"base_steps", pr.base_steps}, {"debias_steps", pr.debias_steps},
+                   {"samples_per_class", pr.samples_per_class}, {"score_timesteps", pr.score_timesteps}};
+  run["seed"] = opt.seed;
+  run["data"] = opt.data;
+  run["threads"] = torch::get_num_threads();
+  run["device"] = device.str();
+  run["command"] = opt.command_line;
+  run["seconds_this_call"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  write_run_report(opt.out, run);
+  return run;
+}
+
+}  // namespace invdiff

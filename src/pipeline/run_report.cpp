@@ -1,0 +1,184 @@
+#include "pipeline/run_report.h"
+
+#include <cstdio>
+#include <vector>
+
+#include "core/csv.h"
+#include "core/fs.h"
+#include "eval/charts.h"
+#include "eval/colour.h"
+#include "eval/report_doc.h"
+
+namespace invdiff {
+
+std::string fmt_num(const nlohmann::json& v, int digits) {
+  if (!v.is_number()) return "-";
+  char b[32];
+  std::snprintf(b, sizeof b, "%.*f", digits, v.get<double>());
+  return b;
+}
+
+namespace {
+std::string minutes(const nlohmann::json& seconds) {
+  return seconds.is_number() ? fmt_num(seconds.get<double>() / 60.0, 1) + " min" : "-";
+}
+
+// Loss column of a loss.csv (x = step), or empty when absent.
+LineSeries loss_series(const std::string& csv, const std::string& name, const std::string& colour) {
+  LineSeries s{name, colour, {}, {}};
+  if (!file_exists(csv)) return s;
+  auto t = read_csv(csv);
+  size_t cs = t.column("step"), cl = t.column("loss");
+  for (const auto& r : t.rows) {
+    s.x.push_back(std::stod(r[cs]));
+    s.y.push_back(std::stod(r[cl]));
+  }
+  s.y = moving_average(s.y, 50);  // one step's loss is one noisy minibatch
+  return s;
+}
+
+// "2 groups (low, high) per prompt, crossed with the 4 prompts: 8 in the min step"
+std::string group_detail(const nlohmann::json& run) {
+  const auto& g = run["groups"];
+  std::string names;
+  for (const auto& n : g["group_names"]) names += (names.empty() ? "" : ", ") + n.get<std::string>();
+  std::string s = std::to_string(g["num_groups"].get<int64_t>()) + " groups (" + names + ")";
+  const auto& r = run["recipe"];
+  if (r.value("cross_class", false))
+    s += " within each prompt, crossed with the " + std::to_string(run["eval"]["base"]["prompt_order"].size()) +
+         " prompts in the min step";
+  if (r.value("hard_groups", false)) s += ", hard (argmax) assignment";
+  return s;
+}
+
+std::vector<std::string> metric_row(const std::string& name, const nlohmann::json& m) {
+  return {name, fmt_num(m["bias"]), fmt_num(m["purity"]), fmt_num(m["faithfulness"]), fmt_num(m["fd"], 4),
+          fmt_num(m["kid"], 4), fmt_num(m["precision"]), fmt_num(m["recall"]),
+          std::to_string(m.value("n_images", int64_t(0)))};
+}
+}  // namespace
+
+void write_run_report(const std::string& out, const nlohmann::json& run) {
+  const auto& ev = run["eval"];
+  const auto& base = ev["base"];
+  const auto& guided = ev["guided"];
+  ReportDoc doc("invdiff run: " + out);
+  doc.paragraph("Preset **" + run["preset"]["name"].get<std::string>() + "**, seed " + std::to_string(run["seed"].get<uint64_t>()) +
+                ", data `" + run["data"].get<std::string>() + "`, " + std::to_string(run["threads"].get<int>()) +
+                " threads on " + run["device"].get<std::string>() + ". Every number below comes from this run's "
+                "directory; `metrics.json` holds them all. Reproduce with:");
+  doc.code_block(run["command"].get<std::string>());
+
+  doc.heading("Does it remove the bias, and at what cost?");
+  const double b0 = base["bias"].is_number() ? base["bias"].get<double>() : 0;
+  const double b1 = guided["bias"].is_number() ? guided["bias"].get<double>() : 0;
+  const double bref = ev["reference"]["bias"].is_number() ? ev["reference"]["bias"].get<double>() : 0;
+  doc.table({"images", "Bias", "colour purity", "faithfulness", "FD", "KID", "precision", "recall", "n"},
+            {metric_row("reference split (real, balanced)", ev["reference"]), metric_row("base model", base),
+             metric_row("guided (" + run["recipe"]["label"].get<std::string>() + ")", guided)});
+  char buf[512];
+  std::snprintf(buf, sizeof buf,
+                "Bias: 0 = every prompt's colours uniform, 1 = one colour only. The guided model moves Bias from "
+                "%.3f to %.3f, closing %.1f %% of the base's distance to the reference split's %.3f. Quality columns "
+                "compare generated images with the balanced reference split in the evaluation classifier's feature "
+                "space (FD, KID: lower is better; precision, recall: higher); a lower Bias with low colour purity "
+                "or a worse FD means broken images, not fairness.",
+                b0, b1, b0 - bref != 0 ? 100.0 * (b0 - b1) / (b0 - bref) : 0.0, bref);
+  doc.paragraph(buf);
+
+  // Per-prompt shares: one stacked bar per model and prompt.
+  std::vector<std::string> prompts = base["prompt_order"].get<std::vector<std::string>>();
+  std::vector<std::string> attrs = base["attribute"]["classes"].get<std::vector<std::string>>();
+  auto palette = manifest_palette(run["data"].get<std::string>());
+  ShareBars bars;
+  bars.prompts = prompts;
+  bars.models = {"base", "guided"};
+  bars.attributes = attrs;
+  for (const auto& a : attrs) {
+    std::string c = "#888888";
+    for (const auto& p : palette)
+      if (p.name == a) c = css_colour(p.r, p.g, p.b);
+    bars.colours.push_back(c);
+  }
+  std::vector<std::vector<std::string>> share_rows;
+  for (const nlohmann::json* m : {&base, &guided}) {
+    std::vector<std::vector<double>> per;
+    for (const auto& p : prompts) {
+      std::vector<double> f;
+      for (const auto& a : attrs) f.push_back((*m)["per_prompt"][p]["shares"][a].get<double>());
+      per.push_back(f);
+    }
+    bars.shares.push_back(per);
+  }
+  for (const auto& p : prompts) {
+    std::vector<std::string> row{p};
+    for (const nlohmann::json* m : {&base, &guided}) {
+      std::string s;
+      for (const auto& a : attrs) s += (s.empty() ? "" : " / ") + fmt_num((*m)["per_prompt"][p]["shares"][a], 2);
+      row.push_back(s);
+      row.push_back(fmt_num((*m)["per_prompt"][p]["bias"]));
+    }
+    row.push_back(fmt_num(guided["per_prompt"][p]["purity"]));
+    share_rows.push_back(row);
+  }
+  atomic_write_text(join_path(out, "shares.svg"), svg_share_bars(bars));
+  doc.heading("Attribute shares per prompt");
+  doc.image("shares.svg", "attribute shares per prompt, base vs guided");
+  std::string share_head;
+  for (const auto& a : attrs) share_head += (share_head.empty() ? "" : " / ") + a;
+  doc.table({"prompt", "base " + share_head, "base Bias", "guided " + share_head, "guided Bias", "guided purity"},
+            share_rows);
+
+  doc.heading("Samples (same seeds for both models, one row per prompt)");
+  doc.images({"eval_base/samples.png", "eval_guided/samples.png"}, {"base", "guided"});
+
+  doc.heading("Training");
+  std::vector<LineSeries> curves;
+  auto bl = loss_series(join_path(out, "base/loss.csv"), "base model", "#1f77b4");
+  auto gl = loss_series(join_path(out, "guided/loss.csv"), "G_psi (group objective)", "#d62728");
+  for (auto* s : {&bl, &gl})
+    if (!s->x.empty()) curves.push_back(*s);
+  if (!curves.empty()) {
+    atomic_write_text(join_path(out, "loss.svg"), svg_line_chart(curves, "step", "loss (moving average of 50)", true));
+    doc.image("loss.svg", "loss curves");
+  }
+  const auto& gt = run["guided_train"];
+  doc.table({"stage", "time", "detail"},
+            {{"base model", minutes(run["base_train"]["seconds"]),
+              std::to_string(run["base_train"]["steps"].get<int64_t>()) + " steps, " +
+                  std::to_string(run["base_train"]["parameters"].get<int64_t>()) + " parameters, final loss " +
+                  fmt_num(run["base_train"]["final_loss"], 4)},
+             {"evaluation classifier", minutes(run["classifier"]["seconds"]),
+              "validation accuracy " + fmt_num(run["classifier"]["val_accuracy"])},
+             {"groups (max step)", minutes(run["groups"]["seconds"]), group_detail(run)},
+             {"G_psi (min step)", minutes(gt["seconds"]),
+              std::to_string(gt["steps"].get<int64_t>()) + " steps, " + std::to_string(gt["trainable"].get<int64_t>()) +
+                  " trainable parameters, final loss " + fmt_num(gt["final_loss"], 4)},
+             {"evaluate base", minutes(base["seconds"]), "sampling + metrics"},
+             {"evaluate guided", minutes(guided["seconds"]), "sampling + metrics"}});
+  doc.paragraph("Times are those recorded when each stage ran (a stage resumed after an interruption counts its "
+                "training time across calls). This call took " +
+                minutes(run["seconds_this_call"]) + ".");
+
+  doc.heading("Inferred groups (the max step)");
+  const auto& gr = run["groups"];
+  std::string desc = "Score: " + gr["score"].value("method", std::string("?"));
+  if (gr["score"].contains("selected_timestep"))
+    desc += ", timestep chosen without labels: t = " + std::to_string(gr["score"]["selected_timestep"]["t"].get<int>());
+  if (gr.contains("minority") && gr["minority"].contains("auc_score"))
+    desc += ". Reported only (the grouping never read it): AUC of the score against the minority flag " +
+            fmt_num(gr["minority"]["auc_score"]) + ".";
+  doc.paragraph(desc + " Grids and the full table: [groups/report.md](groups/report.md).");
+  std::vector<std::vector<std::string>> grows;
+  for (const auto& g : gr["groups"])
+    grows.push_back({g["name"].get<std::string>(), std::to_string(g["size"].get<int64_t>()),
+                     fmt_num(g.value("mean_score", nlohmann::json())), fmt_num(g.value("minority_share", nlohmann::json())),
+                     fmt_num(g.value("minority_recall", nlohmann::json()))});
+  doc.table({"group (within each prompt)", "size", "mean score", "minority share", "minority recall"}, grows);
+
+  atomic_write_text(join_path(out, "metrics.json"), run.dump(2) + "\n");
+  atomic_write_text(join_path(out, "report.md"), doc.markdown());
+  atomic_write_text(join_path(out, "report.html"), doc.html());
+}
+
+}  // namespace invdiff

@@ -1,0 +1,276 @@
+// The pieces of `invdiff run` / `invdiff bench`: resumable stages, the two-format report, the
+// SVG charts, the bench aggregation, and a whole tiny run end to end (rerun = every stage skipped,
+// changed settings refused, not overwritten).
+#include <gtest/gtest.h>
+
+#include <torch/torch.h>
+
+#include <filesystem>
+#include <functional>
+
+#include "core/fs.h"
+#include "data/cfmnist.h"
+#include "data/dataset.h"
+#include "eval/charts.h"
+#include "eval/report_doc.h"
+#include "pipeline/bench.h"
+#include "pipeline/run.h"
+#include "pipeline/stage.h"
+#include "train/trainer.h"
+#include "test_util.h"
+
+using namespace invdiff;
+
+namespace {
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  return "<no error>";
+}
+size_t count(const std::string& s, const std::string& what) {
+  size_t n = 0;
+  for (size_t p = s.find(what); p != std::string::npos; p = s.find(what, p + 1)) ++n;
+  return n;
+}
+}  // namespace
+
+TEST(Stage, FreshPartialDoneAndRefusals) {
+  TempDir d;
+  const std::string dir = join_path(d.path, "st");
+  nlohmann::json key = {{"stage", "x"}, {"steps", 3}};
+  EXPECT_EQ(stage_state(dir, key, "out.txt").status, StageStatus::Fresh);
+  stage_begin(dir, key);
+  EXPECT_EQ(stage_state(dir, key, "out.txt").status, StageStatus::Partial);  // interrupted: resume
+  atomic_write_text(join_path(dir, "out.txt"), "result");
+  stage_finish(dir, key, "out.txt", {{"value", 42}});
+  auto s = stage_state(dir, key, "out.txt");
+  EXPECT_EQ(s.status, StageStatus::Done);
+  EXPECT_EQ(s.result["value"], 42);
+  // Another configuration in the same directory is refused, naming the directory.
+  auto e = error_of([&] { stage_state(dir, {{"stage", "x"}, {"steps", 4}}, "out.txt"); });
+  EXPECT_NE(e.find("other settings"), std::string::npos) << e;
+  EXPECT_NE(e.find(dir), std::string::npos) << e;
+  // The output is checked, not just present: edited or removed outputs are errors.
+  atomic_write_text(join_path(dir, "out.txt"), "edited");
+  e = error_of([&] { stage_state(dir, key, "out.txt"); });
+  EXPECT_NE(e.find("changed since its stage finished"), std::string::npos) << e;
+  std::filesystem::remove(join_path(dir, "out.txt"));
+  e = error_of([&] { stage_state(dir, key, "out.txt"); });
+  EXPECT_NE(e.find("lost its output"), std::string::npos) << e;
+  // A corrupt record is named.
+  atomic_write_text(join_path(dir, "stage.json"), "{not json");
+  e = error_of([&] { stage_state(dir, key, "out.txt"); });
+  EXPECT_NE(e.find("not a stage record"), std::string::npos) << e;
+}
+
+TEST(ReportDoc, MarkdownAndHtmlCarryTheSameContent) {
+  ReportDoc doc("run <x>");
+  doc.heading("Metrics");
+  doc.paragraph("see `a.md` and **bold** [link](b.html) & more");
+  doc.table({"row", "Bias"}, {{"base", "0.700"}, {"guided", "0.400"}});
+  doc.images({"a.png", "b.png"}, {"base", "guided"});
+  auto md = doc.markdown();
+  EXPECT_EQ(md.rfind("# run <x>\n", 0), 0u);
+  EXPECT_NE(md.find("## Metrics\n"), std::string::npos);
+  EXPECT_NE(md.find("| row | Bias |\n|---|---|\n| base | 0.700 |\n| guided | 0.400 |\n"), std::string::npos) << md;
+  EXPECT_NE(md.find("| ![base](a.png) | ![guided](b.png) |"), std::string::npos) << md;
+  auto html = doc.html();
+  EXPECT_NE(html.find("<h1>run &lt;x&gt;</h1>"), std::string::npos);
+  EXPECT_NE(html.find("<p>see <code>a.md</code> and <b>bold</b> <a href=\"b.html\">link</a> &amp; more</p>"),
+            std::string::npos)
+      << html;
+  EXPECT_NE(html.find("<tr><td>guided</td><td>0.400</td></tr>"), std::string::npos);
+  EXPECT_EQ(count(html, "<img src="), 2u);
+  EXPECT_EQ(inline_markdown_to_html("a `b<c` d"), "a <code>b&lt;c</code> d");
+  EXPECT_EQ(inline_markdown_to_html("unclosed `tick"), "unclosed `tick");
+}
+
+TEST(Charts, ShareBarsDrawEveryNonZeroShareAndRejectRaggedInput) {
+  ShareBars b;
+  b.prompts = {"Bag", "Trouser"};
+  b.models = {"base", "guided"};
+  b.attributes = {"red", "green"};
+  b.colours = {css_colour(1, 0.15, 0.15), css_colour(0.15, 1, 0.15)};
+  EXPECT_EQ(b.colours[0], "#ff2626");  // 0.15 * 255 = 38.25 -> 38 = 0x26
+  b.shares = {{{0.9, 0.1}, {0.2, 0.8}}, {{0.5, 0.5}, {1.0, 0.0}}};
+  auto svg = svg_share_bars(b);
+  EXPECT_EQ(svg.rfind("<svg", 0), 0u);
+  // 7 non-zero bar segments + 2 legend squares + the white background.
+  EXPECT_EQ(count(svg, "<rect"), 10u);
+  EXPECT_EQ(count(svg, "stroke-dasharray"), 1u);  // the uniform share at 1/K = 0.5
+  EXPECT_NE(svg.find("Trouser - guided"), std::string::npos);
+  EXPECT_NE(svg.find(">90.0%<"), std::string::npos);
+  b.shares[1].pop_back();
+  EXPECT_NE(error_of([&] { svg_share_bars(b); }).find("ragged"), std::string::npos);
+}
+
+TEST(Charts, MovingAverageAndLineChart) {
+  auto m = moving_average({1, 2, 3, 4, 5}, 2);
+  std::vector<double> want{1, 1.5, 2.5, 3.5, 4.5};
+  ASSERT_EQ(m.size(), want.size());
+  for (size_t i = 0; i < m.size(); ++i) EXPECT_DOUBLE_EQ(m[i], want[i]);
+  EXPECT_EQ(moving_average({3, 1}, 1), (std::vector<double>{3, 1}));
+  auto svg = svg_line_chart({{"loss", "#000", {1, 2, 3}, {1.0, 0.1, 0.01}}}, "step", "loss", true);
+  EXPECT_EQ(count(svg, "<polyline"), 1u);
+  EXPECT_NE(svg.find("(log scale)"), std::string::npos);
+  // log scale: 1, 0.1, 0.01 are evenly spaced vertically (top 20, bottom 320 - 60 = 260).
+  EXPECT_NE(svg.find("points=\"70.0,20.0 345.0,140.0 620.0,260.0 \""), std::string::npos) << svg;
+  EXPECT_NE(error_of([] { svg_line_chart({{"x", "#000", {1}, {-1}}}, "a", "b", true); }).find("no finite points"),
+            std::string::npos);
+}
+
+TEST(Bench, MeanAndSampleSdByHand) {
+  auto [m, sd] = mean_sd({0.5, 0.7, 0.9});
+  EXPECT_DOUBLE_EQ(m, 0.7);
+  EXPECT_NEAR(sd, 0.2, 1e-12);  // sqrt((0.04 + 0 + 0.04) / 2)
+  auto [m1, sd1] = mean_sd({0.3, NAN});
+  EXPECT_DOUBLE_EQ(m1, 0.3);
+  EXPECT_DOUBLE_EQ(sd1, 0.0);
+  EXPECT_TRUE(std::isnan(mean_sd({}).first));
+}
+
+TEST(Bench, MarkdownShowsMeanSdAndTheGapClosed) {
+  auto row = [](const std::string& label, double bias, double sd) {
+    nlohmann::json a = {{"label", label}, {"seeds", 3}, {"trainable", 265000}};
+    for (const char* k : {"fd", "kid", "precision", "recall", "faithfulness", "purity", "train_seconds", "eval_seconds"})
+      a[k] = {{"mean", 0.5}, {"sd", 0.0}};
+    a["bias"] = {{"mean", bias}, {"sd", sd}};
+    return a;
+  };
+  nlohmann::json b;
+  b["row_order"] = {"base", "erm", "invdiff", "oracle"};
+  b["rows"] = {{"base", row("Base", 0.8, 0.01)}, {"erm", row("ERM", 0.76, 0.02)}, {"invdiff", row("inv", 0.5, 0.03)},
+               {"oracle", row("Oracle", 0.4, 0.02)}};
+  auto md = bench_markdown(b);
+  EXPECT_NE(md.find("| inv | 3 | 0.500 ± 0.030 |"), std::string::npos) << md;
+  EXPECT_NE(md.find("265 k"), std::string::npos);
+  // (0.8 - 0.76) / (0.8 - 0.4) = 10 %, (0.8 - 0.5) / 0.4 = 75 %.
+  EXPECT_NE(md.find("erm 10 %; invdiff 75 %;"), std::string::npos) << md;
+}
+
+// A whole run on a tiny cfmnist with a tiny UNet: every stage, both report formats, a rerun
+// that skips every stage, and a changed setting refused instead of overwriting.
+TEST(RunPipeline, TinyRunReportsAndResumes) {
+  if (!file_exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"))
+    GTEST_SKIP() << "dataset-fashion-mnist not installed";
+  const int threads = torch::get_num_threads();
+  torch::set_num_threads(1);
+  TempDir d;
+  CfmnistConfig cc;
+  cc.max_train_per_class = 24;
+  cc.max_ref_per_class = 12;
+  RunOptions o;
+  o.data = join_path(d.path, "cfm");
+  build_cfmnist(cc, o.data, false);
+  o.out = join_path(d.path, "run");
+  o.base_steps = 20;
+  o.debias_steps = 6;
+  o.samples_per_class = 4;
+  o.unet.base_channels = 16;
+  o.unet.channel_mult = {1, 2};
+  o.unet.norm_groups = 4;
+  o.train.batch_size = 16;
+  o.train.warmup = 2;
+  o.command_line = "invdiff run (test)";
+  auto r = run_pipeline(o, torch::kCPU, false);
+  for (const char* f : {"report.md", "report.html", "metrics.json", "shares.svg", "loss.svg", "base/checkpoint.pt",
+                        "guided/checkpoint.pt", "groups/groups.csv", "groups/report.md", "eval_base/samples.png",
+                        "eval_guided/samples.png", "eval_ref/metrics.json"})
+    EXPECT_TRUE(file_exists(join_path(o.out, f))) << f;
+  EXPECT_EQ(r["base_train"]["steps"], 20);
+  EXPECT_EQ(r["guided_train"]["steps"], 6);
+  EXPECT_EQ(r["eval"]["guided"]["n_images"], 16);
+  EXPECT_EQ(r["groups"]["group_names"], nlohmann::json({"low", "high"}));
+  auto md = read_text(join_path(o.out, "report.md"));
+  char want[64];
+  std::snprintf(want, sizeof want, "| base model | %.3f |", r["eval"]["base"]["bias"].get<double>());
+  EXPECT_NE(md.find(want), std::string::npos) << md;
+  EXPECT_NE(md.find("![attribute shares per prompt, base vs guided](shares.svg)"), std::string::npos);
+  EXPECT_NE(read_text(join_path(o.out, "report.html")).find("<td>base model</td>"), std::string::npos);
+
+  // Rerun: every stage is found finished (same numbers, nothing retrained).
+  auto ckpt_time = std::filesystem::last_write_time(join_path(o.out, "guided/checkpoint.pt"));
+  auto r2 = run_pipeline(o, torch::kCPU, false);
+  EXPECT_EQ(std::filesystem::last_write_time(join_path(o.out, "guided/checkpoint.pt")), ckpt_time);
+  EXPECT_EQ(r2["eval"], r["eval"]);
+  EXPECT_EQ(r2["groups"], r["groups"]);
+
+  // Other settings in the same directory: refused with the directory named, nothing lost.
+  RunOptions o3 = o;
+  o3.debias_steps = 7;
+  auto e = error_of([&] { run_pipeline(o3, torch::kCPU, false); });
+  EXPECT_NE(e.find("other settings"), std::string::npos) << e;
+  EXPECT_NE(e.find("guided"), std::string::npos) << e;
+  EXPECT_TRUE(file_exists(join_path(o.out, "guided/checkpoint.pt")));
+  torch::set_num_threads(threads);
+}
+
+// A tiny bench over two seeds: every row has both cells, mean and sd agree with the cells, a
+// rerun retrains nothing, and a sampling-time r sweep reuses the trained models in its own
+// evaluation directories and table file.
+TEST(Bench, TinyBenchAggregatesSeedsAndReusesCells) {
+  if (!file_exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"))
+    GTEST_SKIP() << "dataset-fashion-mnist not installed";
+  const int threads = torch::get_num_threads();
+  torch::set_num_threads(1);
+  TempDir d;
+  CfmnistConfig cc;
+  cc.max_train_per_class = 24;
+  cc.max_ref_per_class = 12;
+  const std::string data = join_path(d.path, "cfm");
+  build_cfmnist(cc, data, false);
+  UNetConfig u;
+  u.base_channels = 16;
+  u.channel_mult = {1, 2};
+  u.norm_groups = 4;
+  TrainConfig tc;
+  tc.steps = 10;
+  tc.batch_size = 16;
+  tc.warmup = 2;
+  const std::string base = join_path(d.path, "base");
+  train_diffusion(load_dataset(data), u, tc, base, false, torch::kCPU, false);
+
+  BenchOptions o;
+  o.out = join_path(d.path, "bench");
+  o.data = data;
+  o.base = base;
+  o.seeds = 2;
+  o.rows = {"base", "oracle", "erm"};
+  o.samples_per_class = 4;
+  o.debias_steps = 4;
+  auto b = run_bench(o, torch::kCPU, false);
+  EXPECT_TRUE(file_exists(join_path(o.out, "bench_steps4.md")));
+  EXPECT_EQ(b["row_order"], nlohmann::json({"base", "erm", "oracle"}));  // table order, not argument order
+  for (const char* row : {"base", "erm", "oracle"}) {
+    const auto& a = b["rows"][row];
+    ASSERT_EQ(a["seeds"], 2) << row;
+    std::vector<double> v{a["cells"][0]["bias"].get<double>(), a["cells"][1]["bias"].get<double>()};
+    auto [m, sd] = mean_sd(v);
+    EXPECT_DOUBLE_EQ(a["bias"]["mean"].get<double>(), m) << row;
+    EXPECT_DOUBLE_EQ(a["bias"]["sd"].get<double>(), sd) << row;
+  }
+  EXPECT_GT(b["rows"]["oracle"]["trainable"].get<int64_t>(), 0);
+  EXPECT_TRUE(file_exists(join_path(o.out, "seed1/oracle_steps4/groups/groups.csv")));
+  EXPECT_FALSE(file_exists(join_path(o.out, "seed0/erm_steps4/groups")));  // the control has no groups
+
+  const std::string ckpt = join_path(o.out, "seed0/oracle_steps4/guided/checkpoint.pt");
+  auto t0 = std::filesystem::last_write_time(ckpt);
+  auto b2 = run_bench(o, torch::kCPU, false);
+  EXPECT_EQ(b2["rows"], b["rows"]);
+  o.guidance_ratio = 2;
+  auto b3 = run_bench(o, torch::kCPU, false);
+  EXPECT_EQ(std::filesystem::last_write_time(ckpt), t0);  // models reused, only sampling reran
+  EXPECT_TRUE(file_exists(join_path(o.out, "bench_steps4_r2.md")));
+  EXPECT_TRUE(file_exists(join_path(o.out, "seed0/oracle_steps4/eval_r2/metrics.json")));
+  EXPECT_EQ(b3["rows"]["base"]["bias"], b["rows"]["base"]["bias"]);  // r applies to guided rows only
+  EXPECT_NE(error_of([&] {
+              BenchOptions bad = o;
+              bad.rows = {"base", "nope"};
+              run_bench(bad, torch::kCPU, false);
+            }).find("unknown row 'nope'"),
+            std::string::npos);
+  torch::set_num_threads(threads);
+}
