@@ -13,7 +13,9 @@
 #include "data/dataset.h"
 #include "eval/charts.h"
 #include "eval/report_doc.h"
+#include "core/csv.h"
 #include "pipeline/bench.h"
+#include "pipeline/experiment.h"
 #include "pipeline/run.h"
 #include "pipeline/stage.h"
 #include "train/trainer.h"
@@ -272,5 +274,61 @@ TEST(Bench, TinyBenchAggregatesSeedsAndReusesCells) {
               run_bench(bad, torch::kCPU, false);
             }).find("unknown row 'nope'"),
             std::string::npos);
+  torch::set_num_threads(threads);
+}
+
+// Issue 7's guard: the label-free path (scores, grouper, min step) must not read the attribute
+// columns. With colour, colour_name and minority deleted from the metadata it must run and give
+// exactly the groups it gives with them present; the oracle path must then fail naming them.
+TEST(LabelFree, InferredGroupsAndTheMinStepNeverReadAttributeColumns) {
+  if (!file_exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"))
+    GTEST_SKIP() << "dataset-fashion-mnist not installed";
+  const int threads = torch::get_num_threads();
+  torch::set_num_threads(1);
+  TempDir d;
+  CfmnistConfig cc;
+  cc.max_train_per_class = 24;
+  cc.max_ref_per_class = 4;
+  const std::string full = join_path(d.path, "full"), bare = join_path(d.path, "bare");
+  build_cfmnist(cc, full, false);
+  std::filesystem::copy(full, bare, std::filesystem::copy_options::recursive);
+  CsvTable meta = read_csv(join_path(full, "metadata.csv")), stripped;
+  std::vector<size_t> keep;
+  for (size_t c = 0; c < meta.header.size(); ++c)
+    if (meta.header[c] != "colour" && meta.header[c] != "colour_name" && meta.header[c] != "minority") {
+      keep.push_back(c);
+      stripped.header.push_back(meta.header[c]);
+    }
+  ASSERT_EQ(stripped.header.size() + 3, meta.header.size());
+  for (const auto& r : meta.rows) {
+    std::vector<std::string> row;
+    for (size_t c : keep) row.push_back(r[c]);
+    stripped.rows.push_back(row);
+  }
+  write_csv(join_path(bare, "metadata.csv"), stripped);
+
+  UNetConfig u;
+  u.base_channels = 16;
+  u.channel_mult = {1, 2};
+  u.norm_groups = 4;
+  TrainConfig tc;
+  tc.steps = 8;
+  tc.batch_size = 16;
+  const std::string base = join_path(d.path, "base");
+  train_diffusion(load_dataset(bare), u, tc, base, false, torch::kCPU, false);
+
+  Preset pr = get_preset("quick");
+  pr.debias_steps = 3;
+  Recipe r = invdiff_recipe(pr);
+  r.debias.batch_size = 16;
+  Experiment with(full, torch::kCPU, false), without(bare, torch::kCPU, false);
+  auto a = with.make_model(join_path(d.path, "with"), base, r);
+  auto b = without.make_model(join_path(d.path, "without"), base, r);
+  EXPECT_EQ(read_text(join_path(d.path, "with/groups/groups.csv")), read_text(join_path(d.path, "without/groups/groups.csv")));
+  EXPECT_EQ(b["train"]["steps"], 3);
+  EXPECT_TRUE(a["groups"].contains("minority"));   // the report reads the flag where it exists...
+  EXPECT_FALSE(b["groups"].contains("minority"));  // ...and only there
+  auto e = error_of([&] { without.make_model(join_path(d.path, "oracle"), base, oracle_recipe(pr)); });
+  EXPECT_NE(e.find("colour_name"), std::string::npos) << e;
   torch::set_num_threads(threads);
 }
