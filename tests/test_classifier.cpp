@@ -61,15 +61,6 @@ int ClassifierTest::threads_ = 1;
 Classifier* ClassifierTest::trained_ = nullptr;
 ClassifierTrainResult ClassifierTest::result_;
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "<no error>";
-}
-
 }  // namespace
 
 TEST_F(ClassifierTest, TinyRunLearnsGarmentsWellAboveChance) {

@@ -27,15 +27,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "<no error>";
-}
-
 class EvalTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {

@@ -24,14 +24,40 @@
 using namespace invdiff;
 
 namespace {
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "<no error>";
+bool have_fashion_mnist() { return file_exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"); }
+
+// A cfmnist of `train` and `ref` images per class in dir.
+void tiny_cfmnist(const std::string& dir, int64_t train, int64_t ref) {
+  CfmnistConfig cc;
+  cc.max_train_per_class = train;
+  cc.max_ref_per_class = ref;
+  build_cfmnist(cc, dir, false);
 }
+
+UNetConfig tiny_unet() {
+  UNetConfig u;
+  u.base_channels = 16;
+  u.channel_mult = {1, 2};
+  u.norm_groups = 4;
+  return u;
+}
+
+// A tiny base model trained for `steps` steps on data_dir into dir.
+void tiny_base(const std::string& data_dir, const std::string& dir, int64_t steps) {
+  TrainConfig tc;
+  tc.steps = steps;
+  tc.batch_size = 16;
+  tc.warmup = 2;
+  train_diffusion(load_dataset(data_dir), tiny_unet(), tc, dir, false, torch::kCPU, false);
+}
+
+// Tiny tensors: one thread avoids OpenMP hand-off costs; restored on scope exit.
+struct OneThread {
+  int saved = torch::get_num_threads();
+  OneThread() { torch::set_num_threads(1); }
+  ~OneThread() { torch::set_num_threads(saved); }
+};
+
 size_t count(const std::string& s, const std::string& what) {
   size_t n = 0;
   for (size_t p = s.find(what); p != std::string::npos; p = s.find(what, p + 1)) ++n;
@@ -156,24 +182,17 @@ TEST(Bench, MarkdownShowsMeanSdAndTheGapClosed) {
 // A whole run on a tiny cfmnist with a tiny UNet: every stage, both report formats, a rerun
 // that skips every stage, and a changed setting refused instead of overwriting.
 TEST(RunPipeline, TinyRunReportsAndResumes) {
-  if (!file_exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"))
-    GTEST_SKIP() << "dataset-fashion-mnist not installed";
-  const int threads = torch::get_num_threads();
-  torch::set_num_threads(1);
+  if (!have_fashion_mnist()) GTEST_SKIP() << "dataset-fashion-mnist not installed";
+  OneThread one;
   TempDir d;
-  CfmnistConfig cc;
-  cc.max_train_per_class = 24;
-  cc.max_ref_per_class = 12;
   RunOptions o;
   o.data = join_path(d.path, "cfm");
-  build_cfmnist(cc, o.data, false);
+  tiny_cfmnist(o.data, 24, 12);
   o.out = join_path(d.path, "run");
   o.base_steps = 20;
   o.debias_steps = 6;
   o.samples_per_class = 4;
-  o.unet.base_channels = 16;
-  o.unet.channel_mult = {1, 2};
-  o.unet.norm_groups = 4;
+  o.unet = tiny_unet();
   o.train.batch_size = 16;
   o.train.warmup = 2;
   o.command_line = "invdiff run (test)";
@@ -207,33 +226,18 @@ TEST(RunPipeline, TinyRunReportsAndResumes) {
   EXPECT_NE(e.find("other settings"), std::string::npos) << e;
   EXPECT_NE(e.find("guided"), std::string::npos) << e;
   EXPECT_TRUE(file_exists(join_path(o.out, "guided/checkpoint.pt")));
-  torch::set_num_threads(threads);
 }
 
 // A tiny bench over two seeds: every row has both cells, mean and sd agree with the cells, a
 // rerun retrains nothing, and a sampling-time r sweep reuses the trained models in its own
 // evaluation directories and table file.
 TEST(Bench, TinyBenchAggregatesSeedsAndReusesCells) {
-  if (!file_exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"))
-    GTEST_SKIP() << "dataset-fashion-mnist not installed";
-  const int threads = torch::get_num_threads();
-  torch::set_num_threads(1);
+  if (!have_fashion_mnist()) GTEST_SKIP() << "dataset-fashion-mnist not installed";
+  OneThread one;
   TempDir d;
-  CfmnistConfig cc;
-  cc.max_train_per_class = 24;
-  cc.max_ref_per_class = 12;
-  const std::string data = join_path(d.path, "cfm");
-  build_cfmnist(cc, data, false);
-  UNetConfig u;
-  u.base_channels = 16;
-  u.channel_mult = {1, 2};
-  u.norm_groups = 4;
-  TrainConfig tc;
-  tc.steps = 10;
-  tc.batch_size = 16;
-  tc.warmup = 2;
-  const std::string base = join_path(d.path, "base");
-  train_diffusion(load_dataset(data), u, tc, base, false, torch::kCPU, false);
+  const std::string data = join_path(d.path, "cfm"), base = join_path(d.path, "base");
+  tiny_cfmnist(data, 24, 12);
+  tiny_base(data, base, 10);
 
   BenchOptions o;
   o.out = join_path(d.path, "bench");
@@ -274,23 +278,17 @@ TEST(Bench, TinyBenchAggregatesSeedsAndReusesCells) {
               run_bench(bad, torch::kCPU, false);
             }).find("unknown row 'nope'"),
             std::string::npos);
-  torch::set_num_threads(threads);
 }
 
 // Issue 7's guard: the label-free path (scores, grouper, min step) must not read the attribute
 // columns. With colour, colour_name and minority deleted from the metadata it must run and give
 // exactly the groups it gives with them present; the oracle path must then fail naming them.
 TEST(LabelFree, InferredGroupsAndTheMinStepNeverReadAttributeColumns) {
-  if (!file_exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"))
-    GTEST_SKIP() << "dataset-fashion-mnist not installed";
-  const int threads = torch::get_num_threads();
-  torch::set_num_threads(1);
+  if (!have_fashion_mnist()) GTEST_SKIP() << "dataset-fashion-mnist not installed";
+  OneThread one;
   TempDir d;
-  CfmnistConfig cc;
-  cc.max_train_per_class = 24;
-  cc.max_ref_per_class = 4;
   const std::string full = join_path(d.path, "full"), bare = join_path(d.path, "bare");
-  build_cfmnist(cc, full, false);
+  tiny_cfmnist(full, 24, 4);
   std::filesystem::copy(full, bare, std::filesystem::copy_options::recursive);
   CsvTable meta = read_csv(join_path(full, "metadata.csv")), stripped;
   std::vector<size_t> keep;
@@ -307,15 +305,8 @@ TEST(LabelFree, InferredGroupsAndTheMinStepNeverReadAttributeColumns) {
   }
   write_csv(join_path(bare, "metadata.csv"), stripped);
 
-  UNetConfig u;
-  u.base_channels = 16;
-  u.channel_mult = {1, 2};
-  u.norm_groups = 4;
-  TrainConfig tc;
-  tc.steps = 8;
-  tc.batch_size = 16;
   const std::string base = join_path(d.path, "base");
-  train_diffusion(load_dataset(bare), u, tc, base, false, torch::kCPU, false);
+  tiny_base(bare, base, 8);
 
   Preset pr = get_preset("quick");
   pr.debias_steps = 3;
@@ -330,5 +321,4 @@ TEST(LabelFree, InferredGroupsAndTheMinStepNeverReadAttributeColumns) {
   EXPECT_FALSE(b["groups"].contains("minority"));  // ...and only there
   auto e = error_of([&] { without.make_model(join_path(d.path, "oracle"), base, oracle_recipe(pr)); });
   EXPECT_NE(e.find("colour_name"), std::string::npos) << e;
-  torch::set_num_threads(threads);
 }

@@ -5,6 +5,8 @@
 #include <array>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
+#include <stdexcept>
 #include <random>
 #include <string>
 
@@ -22,6 +24,16 @@ struct TempDir {
     std::filesystem::remove_all(path, ec);
   }
 };
+
+// The message of the exception f throws, or "<no error>".
+inline std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  return "<no error>";
+}
 
 struct CliResult {
   int status;
