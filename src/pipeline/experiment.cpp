@@ -114,12 +114,24 @@ namespace {
 double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
-// Cumulative training seconds over resumes: the last row of a loss.csv.
-double logged_seconds(const std::string& dir) {
+// From a trainer's loss.csv, so a stage resumed (or found finished) after an interruption
+// reports its whole history: cumulative seconds (last row) and the mean loss of the last 100
+// steps (the trainers' final_loss).
+struct LoggedRun {
+  double seconds = 0, final_loss = NAN;
+};
+LoggedRun logged_run(const std::string& dir) {
+  LoggedRun r;
   auto path = join_path(dir, "loss.csv");
-  if (!file_exists(path)) return 0;
+  if (!file_exists(path)) return r;
   auto log = read_csv(path);
-  return log.rows.empty() ? 0.0 : std::stod(log.rows.back()[log.column("seconds")]);
+  if (log.rows.empty()) return r;
+  r.seconds = std::stod(log.rows.back()[log.column("seconds")]);
+  const size_t cl = log.column("loss"), n = std::min<size_t>(100, log.rows.size());
+  double sum = 0;
+  for (size_t i = log.rows.size() - n; i < log.rows.size(); ++i) sum += std::stod(log.rows[i][cl]);
+  r.final_loss = sum / n;
+  return r;
 }
 std::string ckpt_fp(const std::string& dir) { return file_fingerprint(checkpoint_path(dir)); }
 }  // namespace
@@ -144,7 +156,8 @@ nlohmann::json Experiment::base(const std::string& dir, const UNetConfig& unet, 
   if (st.status == StageStatus::Done) return st.result;
   stage_begin(dir, key);
   auto r = train_diffusion(train(), unet, cfg, dir, /*resume=*/true, device_, progress_);
-  nlohmann::json res = {{"steps", r.steps_done}, {"final_loss", r.final_loss}, {"seconds", logged_seconds(dir)},
+  auto lr = logged_run(dir);
+  nlohmann::json res = {{"steps", r.steps_done}, {"final_loss", lr.final_loss}, {"seconds", lr.seconds},
                         {"parameters", UNet(unet)->num_parameters()}};
   stage_finish(dir, key, "checkpoint.pt", res);
   return res;
@@ -214,7 +227,8 @@ nlohmann::json Experiment::debias(const std::string& dir, const std::string& bas
   auto gw = load_group_weights(groups, train(), r.hard_groups, r.cross_class);
   auto res = debias_train(train(), gw.W, base_dir, r.guidance, r.debias, dir, /*resume=*/true, device_, gw.info,
                           progress_);
-  nlohmann::json j = {{"steps", res.steps_done}, {"final_loss", res.final_loss}, {"seconds", logged_seconds(dir)},
+  auto lr = logged_run(dir);
+  nlohmann::json j = {{"steps", res.steps_done}, {"final_loss", lr.final_loss}, {"seconds", lr.seconds},
                       {"parameters", res.parameters}, {"trainable", res.parameters.value("trainable", int64_t(0))}};
   stage_finish(dir, key, "checkpoint.pt", j);
   return j;
@@ -238,7 +252,8 @@ nlohmann::json Experiment::reweight(const std::string& dir, const std::string& b
   auto w = inverse_frequency_weights(load_metadata(data_dir_, "train"), train().files, r.oracle_columns);
   auto res = train_diffusion(train(), unet, cfg, dir, /*resume=*/true, device_, progress_, -1, w);
   int64_t params = UNet(unet)->num_parameters();
-  nlohmann::json j = {{"steps", res.steps_done}, {"final_loss", res.final_loss}, {"seconds", logged_seconds(dir)},
+  auto lr = logged_run(dir);
+  nlohmann::json j = {{"steps", res.steps_done}, {"final_loss", lr.final_loss}, {"seconds", lr.seconds},
                       {"trainable", params}};
   stage_finish(dir, key, "checkpoint.pt", j);
   return j;
