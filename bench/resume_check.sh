@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-runs/resume_check}
 ARGS=(--steps 600 --debias-steps 1200 -n 50)
-B=build/invdiff
+B="build/invdiff --threads ${THREADS:-0}"
 rm -rf "$OUT" && mkdir -p "$OUT"
 $B -q run -o "$OUT/a" "${ARGS[@]}" > "$OUT/a.log" 2>&1
 
