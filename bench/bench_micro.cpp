@@ -8,6 +8,7 @@
 #include "core/runtime.h"
 #include "diffusion/samplers.h"
 #include "diffusion/schedule.h"
+#include "invdiff/grouper.h"
 #include "model/unet.h"
 #include "train/ema.h"
 
@@ -94,5 +95,18 @@ static void BM_DdimStep(benchmark::State& st) {
   st.counters["img/s"] = benchmark::Counter(B, benchmark::Counter::kIsIterationInvariantRate);
 }
 BENCHMARK(BM_DdimStep)->Arg(256)->Unit(benchmark::kMillisecond);
+
+// The paper's std grouper at cfmnist's size: 500 full-batch Adam steps on N = 24,000 scores and
+// G = 8 groups (the max step's second half; the first is scoring, see README Performance).
+static void BM_Grouper(benchmark::State& st) {
+  setup();
+  auto l = torch::rand({24000}, torch::kFloat64);
+  GrouperOptions o;
+  o.groups = st.range(0);
+  o.steps = 500;
+  for (auto _ : st) benchmark::DoNotOptimize(fit_groups(l, o).objective);
+  st.counters["steps/s"] = benchmark::Counter(o.steps, benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK(BM_Grouper)->Arg(8)->Unit(benchmark::kMillisecond)->Iterations(3);
 
 BENCHMARK_MAIN();

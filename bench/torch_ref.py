@@ -178,6 +178,7 @@ def main():
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--steps", type=int, default=50, help="DDIM steps (sample workload)")
     ap.add_argument("--groups", type=int, default=8)
+    ap.add_argument("--profile", default="", help="write a profiler chrome trace of the timed iterations")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
@@ -256,10 +257,16 @@ def main():
     for _ in range(a.warmup):
         work()
     times = []
+    prof = torch.autograd.profiler.profile() if a.profile else None
+    if prof:
+        prof.__enter__()
     for _ in range(a.iters):
         t0 = time.perf_counter()
         work()
         times.append(time.perf_counter() - t0)
+    if prof:
+        prof.__exit__(None, None, None)
+        prof.export_chrome_trace(a.profile)
     times.sort()
     print(json.dumps({"impl": "pytorch", "torch": torch.__version__, "workload": a.workload, "params": params,
                       "threads": a.threads, "batch": B, "iters": a.iters,

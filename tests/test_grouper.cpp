@@ -257,3 +257,14 @@ TEST(Scores, OtsuTimestepSelectionPicksTheBimodalColumn) {
   EXPECT_NEAR(s.score.min().item<double>(), 1.0, 1e-12);
   EXPECT_TRUE(torch::allclose(s.score - 1.0, bimodal - bimodal.min()));
 }
+
+// Spacing T / (8 M) = 1000 / 32 = 31 (integer); offsets (2k - (K - 1)) * 31 / 2, truncated.
+TEST(Scores, RefineTimestepsAreCentredClampedAndDistinct) {
+  EXPECT_EQ(refine_timesteps(625, 5, 1000, 4), (std::vector<int>{563, 594, 625, 656, 687}));
+  EXPECT_EQ(refine_timesteps(625, 4, 1000, 4), (std::vector<int>{579, 610, 640, 671}));
+  EXPECT_EQ(refine_timesteps(625, 1, 1000, 4), (std::vector<int>{625}));
+  EXPECT_EQ(refine_timesteps(995, 3, 1000, 4), (std::vector<int>{964, 995, 999}));  // clamped to T - 1
+  EXPECT_EQ(refine_timesteps(0, 3, 1000, 4), (std::vector<int>{0, 31}));           // clamped, deduplicated
+  EXPECT_THROW(refine_timesteps(1000, 3, 1000, 4), std::invalid_argument);
+  EXPECT_THROW(refine_timesteps(10, 0, 1000, 4), std::invalid_argument);
+}

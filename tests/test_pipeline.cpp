@@ -14,6 +14,8 @@
 #include "eval/charts.h"
 #include "eval/report_doc.h"
 #include "core/csv.h"
+#include "invdiff/infer_groups.h"
+#include "invdiff/score.h"
 #include "pipeline/bench.h"
 #include "pipeline/experiment.h"
 #include "pipeline/run.h"
@@ -321,4 +323,40 @@ TEST(LabelFree, InferredGroupsAndTheMinStepNeverReadAttributeColumns) {
   EXPECT_FALSE(b["groups"].contains("minority"));  // ...and only there
   auto e = error_of([&] { without.make_model(join_path(d.path, "oracle"), base, oracle_recipe(pr)); });
   EXPECT_NE(e.find("colour_name"), std::string::npos) << e;
+}
+
+// The refined score: the timestep is chosen on every k-th row, then every row is scored at the
+// K timesteps around it and the score is the mean of those z columns (shifted to a minimum of 1).
+TEST(InferGroups, RefinedScoreAveragesDrawsAroundTheChosenTimestep) {
+  if (!have_fashion_mnist()) GTEST_SKIP() << "dataset-fashion-mnist not installed";
+  OneThread one;
+  TempDir d;
+  const std::string data_dir = join_path(d.path, "data"), base = join_path(d.path, "base");
+  tiny_cfmnist(data_dir, 12, 2);
+  tiny_base(data_dir, base, 4);
+  auto data = load_dataset(data_dir);
+  const int64_t N = data.size();
+  GroupsConfig cfg;
+  cfg.score.num_timesteps = 4;
+  cfg.select_timestep = true;
+  cfg.grouper = "otsu";
+  cfg.refine_draws = 3;
+  cfg.select_samples = 10;
+  GroupReportOptions ro;
+  ro.images = false;
+  auto s = infer_groups(data, base, cfg, join_path(d.path, "g"), torch::kCPU, false, ro);
+  const int64_t stride = (N + 9) / 10;
+  EXPECT_EQ(s["score"]["coarse"]["rows"].get<int64_t>(), (N + stride - 1) / stride);
+  EXPECT_EQ(s["score"]["coarse"]["timesteps"], nlohmann::json({125, 375, 625, 875}));
+  const int t = s["score"]["selected_timestep"]["t"].get<int>();
+  const auto expect = refine_timesteps(t, 3, 1000, 4);
+  EXPECT_EQ(s["score"]["refined"]["timesteps"], nlohmann::json(expect));
+  auto back = read_scores_csv(join_path(d.path, "g/scores.csv"), data.files);
+  EXPECT_EQ(back.timesteps, expect);
+  auto l = back.z.mean(1);
+  EXPECT_TRUE(torch::allclose(back.score, l - l.min() + 1.0, 1e-6, 1e-6));
+
+  cfg.select_timestep = false;
+  auto e = error_of([&] { infer_groups(data, base, cfg, join_path(d.path, "g2"), torch::kCPU, false, ro); });
+  EXPECT_NE(e.find("--select-timestep"), std::string::npos) << e;
 }

@@ -27,6 +27,12 @@ void add_bench_command(CLI::App& app, GlobalOptions& g) {
   cmd->add_option("--guidance-ratio", o->guidance_ratio, "sampling-time r for the guided rows (default: stored)");
   cmd->add_option("--variant", o->variant, "G_psi variant of the erm/invdiff/oracle rows")
       ->check(CLI::IsMember({"copy", "small", "lora"}));
+  cmd->add_option("-G,--groups", o->groups,
+                  "invdiff row: soft std grouper with G groups instead of the 2-way split per prompt")
+      ->check(CLI::Range(2, 64));
+  cmd->add_option("--refine-draws", o->refine_draws,
+                  "invdiff row: noise draws averaged around the chosen score timestep (default: the recipe's)")
+      ->check(CLI::Range(0, 64));
   cmd->callback([o, &g] {
     setup_runtime(g);
     auto device = parse_device(g.device);
@@ -42,6 +48,8 @@ void add_bench_command(CLI::App& app, GlobalOptions& g) {
     if (!std::isnan(o->lambda)) o->command_line += " --lambda " + std::to_string(o->lambda);
     if (!std::isnan(o->guidance_ratio)) o->command_line += " --guidance-ratio " + std::to_string(o->guidance_ratio);
     if (!o->variant.empty()) o->command_line += " --variant " + o->variant;
+    if (o->groups > 0) o->command_line += " -G " + std::to_string(o->groups);
+    if (o->refine_draws >= 0) o->command_line += " --refine-draws " + std::to_string(o->refine_draws);
     auto b = run_bench(*o, device, !g.quiet);
     std::printf("\n%s\nwrote %s/bench.md and bench.json\n", bench_markdown(b).c_str(), o->out.c_str());
   });

@@ -57,6 +57,8 @@ void add_groups_command(CLI::App& app, GlobalOptions& g) {
     std::vector<std::string> oracle;
     int64_t limit = -1;
     bool ema = true, global_std = false, no_images = false, select_t = false;
+    int refine = 0;
+    int64_t select_samples = GroupsConfig{}.select_samples;
     ScoreOptions so;
     GrouperOptions go;
     GroupReportOptions ro;
@@ -74,6 +76,10 @@ void add_groups_command(CLI::App& app, GlobalOptions& g) {
   cmd->add_flag("--select-timestep", o->select_t,
                 "multi-t: score = the one timestep whose per-condition scores split most cleanly in two (Otsu "
                 "explained variance; label-free), instead of the mean over timesteps");
+  cmd->add_option("--refine-draws", o->refine, "with --select-timestep: score every row at K timesteps around the "
+                  "chosen one and average them (less noise; 0: off)")->check(CLI::Range(0, 64))->capture_default_str();
+  cmd->add_option("--select-samples", o->select_samples, "with --refine-draws: rows (every k-th) the timestep is "
+                  "chosen on (0: all)")->check(CLI::NonNegativeNumber)->capture_default_str();
   cmd->add_flag("--global-standardise", o->global_std, "multi-t: standardise over all samples, not per condition");
   cmd->add_option("--seed", o->so.seed, "seed of the score noise and the grouper init")->capture_default_str();
   cmd->add_option("--batch-size", o->so.batch_size, "images per network call")->check(CLI::PositiveNumber)->capture_default_str();
@@ -113,6 +119,8 @@ void add_groups_command(CLI::App& app, GlobalOptions& g) {
       cfg.score.method = parse_score_method(o->score);
       cfg.score.per_condition = !o->global_std;
       cfg.select_timestep = o->select_t;
+      cfg.refine_draws = o->refine;
+      cfg.select_samples = o->select_samples;
       cfg.grouper = o->grouper;
       cfg.grouper_opt = o->go;
       cfg.use_ema = o->ema;

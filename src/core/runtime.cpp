@@ -32,8 +32,8 @@ std::string active_blas_library() {
   return "";
 }
 
-RuntimeInfo init_runtime(int threads) {
-  tune_malloc();
+RuntimeInfo init_runtime(int threads, bool tune_allocator) {
+  if (tune_allocator) tune_malloc();
   RuntimeInfo info;
   int hw = static_cast<int>(std::thread::hardware_concurrency());
   info.threads = threads > 0 ? threads : (hw > 0 ? hw : 1);

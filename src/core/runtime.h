@@ -15,7 +15,8 @@ struct RuntimeInfo {
 // Sets libtorch's intra-op threads (threads <= 0: all hardware cores) and raises glibc's
 // mmap/trim thresholds so that large tensors freed every step are kept by malloc instead of
 // being returned to the OS and page-faulted back (measured 2.7x on a training step).
-RuntimeInfo init_runtime(int threads);
+// tune_allocator = false keeps glibc's defaults (bench/ablate.sh measures the difference).
+RuntimeInfo init_runtime(int threads, bool tune_allocator = true);
 
 // Which libblas the dynamic loader resolved (reads /proc/self/maps after forcing a BLAS call).
 std::string active_blas_library();

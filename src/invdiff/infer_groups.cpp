@@ -18,7 +18,7 @@ void to_json(nlohmann::json& j, const GroupsConfig& c) {
        {"timesteps", c.score.timesteps}, {"seed", c.score.seed}, {"per_condition", c.score.per_condition},
        {"select_timestep", c.select_timestep}, {"grouper", c.grouper}, {"groups", c.grouper_opt.groups},
        {"grouper_steps", c.grouper_opt.steps}, {"grouper_lr", c.grouper_opt.lr}, {"c", c.grouper_opt.c},
-       {"ema", c.use_ema}};
+       {"ema", c.use_ema}, {"refine_draws", c.refine_draws}, {"select_samples", c.select_samples}};
 }
 
 void from_json(const nlohmann::json& j, GroupsConfig& c) {
@@ -35,6 +35,8 @@ void from_json(const nlohmann::json& j, GroupsConfig& c) {
   c.grouper_opt.lr = j.value("grouper_lr", d.grouper_opt.lr);
   c.grouper_opt.c = j.value("c", d.grouper_opt.c);
   c.use_ema = j.value("ema", d.use_ema);
+  c.refine_draws = j.value("refine_draws", d.refine_draws);
+  c.select_samples = j.value("select_samples", d.select_samples);
 }
 
 namespace {
@@ -92,12 +94,37 @@ nlohmann::json infer_groups(const ImageDataset& data, const std::string& model_p
     const auto& u = model.unet_config();
     if (data.images.size(1) != u.in_channels || data.images.size(2) != u.image_size)
       throw std::runtime_error("groups: the dataset's image shape differs from the model's");
-    scores = compute_scores(model.eps, model.schedule(), data.images, data.labels, data.files, cfg.score, device, progress);
+    if (cfg.refine_draws > 0) {
+      if (!cfg.select_timestep || cfg.score.method != ScoreMethod::MultiT)
+        throw std::invalid_argument("groups: refine draws need --select-timestep with the multi-t score");
+      // Coarse pass on every k-th row: enough to see which timestep splits best.
+      const int64_t N = data.size();
+      const int64_t stride = cfg.select_samples > 0 ? std::max<int64_t>(1, (N + cfg.select_samples - 1) / cfg.select_samples) : 1;
+      auto idx = torch::arange(0, N, stride, torch::kInt64);
+      std::vector<std::string> keys;
+      for (int64_t i = 0; i < N; i += stride) keys.push_back(data.files[static_cast<size_t>(i)]);
+      auto labels = data.labels.index_select(0, idx);
+      auto coarse = compute_scores(model.eps, model.schedule(), data.images.index_select(0, idx), labels, keys,
+                                   cfg.score, device, progress);
+      select_timestep_otsu(coarse, labels);
+      ScoreOptions fine = cfg.score;
+      fine.timesteps = refine_timesteps(coarse.selected_timestep, cfg.refine_draws, model.schedule().T(),
+                                        static_cast<int>(coarse.timesteps.size()));
+      scores = compute_scores(model.eps, model.schedule(), data.images, data.labels, data.files, fine, device, progress);
+      scores.selected_timestep = coarse.selected_timestep;
+      scores.selection_criterion = coarse.selection_criterion;
+      summary["coarse"] = {{"timesteps", coarse.timesteps}, {"rows", keys.size()}};
+    } else {
+      scores = compute_scores(model.eps, model.schedule(), data.images, data.labels, data.files, cfg.score, device,
+                              progress);
+    }
     summary["model"] = absolute(checkpoint_path(model_path));
     summary["model_kind"] = model.kind;
   }
   const double t_scores = seconds_since(t0);
-  if (cfg.select_timestep) select_timestep_otsu(scores, data.labels);
+  // Refined scores already average the draws around the chosen timestep (a reused scores.csv
+  // of a refined run holds those columns: its score column is kept as written).
+  if (cfg.select_timestep && cfg.refine_draws == 0) select_timestep_otsu(scores, data.labels);
   write_scores_csv(join_path(out_dir, "scores.csv"), data.files, scores);
 
   t0 = std::chrono::steady_clock::now();
@@ -125,9 +152,15 @@ nlohmann::json infer_groups(const ImageDataset& data, const std::string& model_p
   summary["config"] = cfg;
   summary["score"] = {{"method", score_method_name(scores.method)}, {"timesteps", scores.timesteps},
                       {"seed", cfg.score.seed}, {"per_condition", cfg.score.per_condition}, {"ema", cfg.use_ema}};
-  if (cfg.select_timestep)
+  if (cfg.select_timestep) {
     summary["score"]["selected_timestep"] = {{"t", scores.selected_timestep},
                                              {"otsu_explained_share", scores.selection_criterion}};
+    if (cfg.refine_draws > 0) {
+      summary["score"]["refined"] = {{"timesteps", scores.timesteps}};
+      if (summary.contains("coarse")) summary["score"]["coarse"] = summary["coarse"];
+      summary.erase("coarse");
+    }
+  }
   summary["grouper"] = grouper;
   summary["seconds"] = {{"scores", t_scores}, {"grouper", t_grouper}};
   summary["spread"] = group_means(table.W, scores.score).std(true).item<double>();

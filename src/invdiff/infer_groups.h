@@ -23,6 +23,11 @@ struct GroupsConfig {
   std::string grouper = "std";     // std: the paper's soft grouper; otsu: per-condition two-way split
   GrouperOptions grouper_opt;      // std grouper settings (its seed is the score's)
   bool use_ema = true;             // score with the EMA weights
+  // With select_timestep: choose the timestep on a subset (select_samples rows, every k-th; 0:
+  // all), then score every row at refine_draws timesteps around it and average their z-scores
+  // (0: off; the chosen column's one draw is the score).
+  int refine_draws = 0;
+  int64_t select_samples = 6000;
 };
 void to_json(nlohmann::json& j, const GroupsConfig& c);
 void from_json(const nlohmann::json& j, GroupsConfig& c);

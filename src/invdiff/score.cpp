@@ -1,3 +1,4 @@
+#include <algorithm>
 #include "invdiff/score.h"
 
 #include <ATen/CPUGeneratorImpl.h>
@@ -148,6 +149,19 @@ int select_timestep_otsu(SampleScores& s, const at::Tensor& labels_in) {
   s.score = col - col.min() + 1.0;
   s.selected_timestep = s.timesteps.at(best);
   return best;
+}
+
+std::vector<int> refine_timesteps(int t, int K, int T, int M) {
+  if (K < 1 || M < 1 || T < 1 || t < 0 || t >= T)
+    throw std::invalid_argument("refine_timesteps: need K, M >= 1 and t in [0, T)");
+  const int step = std::max(1, T / (8 * M));
+  std::vector<int> out;
+  for (int k = 0; k < K; ++k) {
+    int tk = t + (2 * k - (K - 1)) * step / 2;
+    tk = std::min(T - 1, std::max(0, tk));
+    if (std::find(out.begin(), out.end(), tk) == out.end()) out.push_back(tk);
+  }
+  return out;
 }
 
 void write_scores_csv(const std::string& path, const std::vector<std::string>& files, const SampleScores& s) {

@@ -61,6 +61,12 @@ Recipe recipe_for(const std::string& row, const Preset& pr, const BenchOptions& 
     if (!std::isnan(opt.lambda)) r.debias.lambda = opt.lambda;
     if (!opt.variant.empty()) r.guidance.variant = parse_guidance_variant(opt.variant);
   }
+  if (row == "invdiff" && opt.groups > 0) {
+    if (opt.groups < 2) throw std::invalid_argument("bench: --groups must be >= 2 (got " + std::to_string(opt.groups) + ")");
+    r.groups_cfg.grouper = "std";
+    r.groups_cfg.grouper_opt.groups = opt.groups;
+  }
+  if (row == "invdiff" && opt.refine_draws >= 0) r.groups_cfg.refine_draws = opt.refine_draws;
   return r;
 }
 
@@ -161,6 +167,8 @@ nlohmann::json run_bench(const BenchOptions& opt, const c10::Device& device, boo
   if (!std::isnan(opt.lambda)) bench["lambda"] = opt.lambda;
   if (!std::isnan(opt.guidance_ratio)) bench["guidance_ratio"] = opt.guidance_ratio;
   if (!opt.variant.empty()) bench["variant"] = opt.variant;
+  if (opt.groups > 0) bench["groups"] = opt.groups;
+  if (opt.refine_draws >= 0) bench["refine_draws"] = opt.refine_draws;
 
   std::string base = opt.base;
   if (base.empty()) {
@@ -181,8 +189,11 @@ nlohmann::json run_bench(const BenchOptions& opt, const c10::Device& device, boo
   train_tag = steps_tag;
   if (!std::isnan(opt.lambda)) train_tag += "_lambda" + short_num(opt.lambda);
   if (!opt.variant.empty()) train_tag += "_" + opt.variant;
+  // Only the invdiff row's groups change: the other rows keep their cells.
+  std::string groups_tag = opt.groups > 0 ? "_G" + std::to_string(opt.groups) : "";
+  if (opt.refine_draws >= 0) groups_tag += "_refine" + std::to_string(opt.refine_draws);
   if (!std::isnan(opt.guidance_ratio)) eval_tag = "_r" + short_num(opt.guidance_ratio);
-  const std::string table = "bench" + train_tag + eval_tag;
+  const std::string table = "bench" + train_tag + groups_tag + eval_tag;
   bench["table"] = table;
 
   std::map<std::string, nlohmann::json> cells;
@@ -207,7 +218,10 @@ nlohmann::json run_bench(const BenchOptions& opt, const c10::Device& device, boo
     const uint64_t sample_seed = 1000 + seed;
     for (const auto& row : rows) {
       const bool guided = row == "erm" || row == "official" || row == "invdiff" || row == "oracle";
-      const std::string tag = row == "official" ? steps_tag : guided ? train_tag : "";
+      const std::string tag = row == "official" ? steps_tag
+                              : row == "invdiff"  ? train_tag + groups_tag
+                              : guided            ? train_tag
+                                                  : "";
       const std::string dir = join_path(join_path(opt.out, "seed" + std::to_string(s)), row + tag);
       const std::string eval_dir = join_path(dir, guided ? "eval" + eval_tag : "eval");
       std::printf("bench: seed %d, %s\n", s, row_label(row, pr).c_str());
