@@ -5,6 +5,7 @@
 
 #include <torch/torch.h>
 
+#include <cmath>
 #include <filesystem>
 #include <functional>
 
@@ -274,6 +275,20 @@ TEST(Bench, TinyBenchAggregatesSeedsAndReusesCells) {
   EXPECT_TRUE(file_exists(join_path(o.out, "bench_steps4_r2.md")));
   EXPECT_TRUE(file_exists(join_path(o.out, "seed0/oracle_steps4/eval_r2/metrics.json")));
   EXPECT_EQ(b3["rows"]["base"]["bias"], b["rows"]["base"]["bias"]);  // r applies to guided rows only
+
+  // -G: only the invdiff row's groups change (std grouper with G groups), in tagged cells.
+  BenchOptions g = o;
+  g.guidance_ratio = NAN;
+  g.seeds = 1;
+  g.rows = {"invdiff", "oracle"};
+  g.groups = 3;
+  auto bg = run_bench(g, torch::kCPU, false);
+  EXPECT_TRUE(file_exists(join_path(o.out, "bench_steps4_G3.md")));
+  auto gs = nlohmann::json::parse(read_text(join_path(o.out, "seed0/invdiff_steps4_G3/groups/summary.json")));
+  EXPECT_EQ(gs["grouper"]["method"], "std");
+  EXPECT_EQ(gs["num_groups"], 3);
+  EXPECT_EQ(std::filesystem::last_write_time(ckpt), t0);  // the oracle cell is the untagged one, reused
+  EXPECT_EQ(bg["rows"]["oracle"]["cells"][0]["bias"], b["rows"]["oracle"]["cells"][0]["bias"]);
   EXPECT_NE(error_of([&] {
               BenchOptions bad = o;
               bad.rows = {"base", "nope"};
