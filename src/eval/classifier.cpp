@@ -254,10 +254,6 @@ at::Tensor augment(const at::Tensor& x, at::Generator& gen) {
   return torch::where(flip.view({B, 1, 1, 1}), out.flip({3}), out);
 }
 
-void set_lr(torch::optim::Optimizer& opt, double lr) {
-  for (auto& g : opt.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
-}
-
 }  // namespace
 
 Classifier train_classifier(const ImageDataset& data, const ClassifierTrainConfig& cfg, const std::string& out_dir,
@@ -304,7 +300,7 @@ Classifier train_classifier(const ImageDataset& data, const ClassifierTrainConfi
     if (cfg.augment) x = augment(x, gen);
     auto y = y_tr.index_select(0, idx).to(device);
     x = x.to(device);
-    set_lr(opt, lr_at(step, cfg.lr, cfg.warmup, steps, 0.01));
+    set_adamw_lr(opt, lr_at(step, cfg.lr, cfg.warmup, steps, 0.01));
     auto logits = c.net->forward(x);
     auto loss = torch::nn::functional::cross_entropy(logits, y);
     opt.zero_grad();

@@ -50,9 +50,6 @@ void from_json(const nlohmann::json& j, DebiasConfig& c) {
 }
 
 namespace {
-void set_lr(torch::optim::Optimizer& opt, double lr) {
-  for (auto& g : opt.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
-}
 std::string fmt(const char* f, double v) {
   char b[32];
   std::snprintf(b, sizeof b, f, v);
@@ -183,7 +180,7 @@ DebiasResult debias_train(const ImageDataset& data, const at::Tensor& W_in, cons
     x0 = x0.to(device); y = y.to(device); t = t.to(device); eps = eps.to(device);
 
     double lr = lr_at(step, cfg.lr, cfg.warmup, cfg.steps, cfg.min_lr_ratio);
-    set_lr(opt, lr);
+    set_adamw_lr(opt, lr);
     auto xt = sched.q_sample(x0, t, eps);
     auto eps_hat = gm.forward(xt, t, y, r);  // base under NoGradGuard inside
     auto obj = group_objective(per_sample_mse(eps_hat, eps), w, cfg.lambda, cfg.relative_variance);

@@ -36,4 +36,8 @@ double lr_at(int64_t step, double lr, int64_t warmup, int64_t total, double min_
   return lr * (min_ratio + (1 - min_ratio) * 0.5 * (1 + std::cos(M_PI * p)));
 }
 
+void set_adamw_lr(torch::optim::Optimizer& opt, double lr) {
+  for (auto& g : opt.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
+}
+
 }  // namespace invdiff

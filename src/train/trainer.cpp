@@ -46,12 +46,6 @@ void from_json(const nlohmann::json& j, TrainConfig& c) {
   c.init_from = j.value("init_from", d.init_from);
 }
 
-namespace {
-void set_lr(torch::optim::Optimizer& opt, double lr) {
-  for (auto& g : opt.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
-}
-}  // namespace
-
 TrainResult train_diffusion(const ImageDataset& data, const UNetConfig& unet_cfg_in, const TrainConfig& cfg_in,
                             const std::string& out_dir, bool resume, const c10::Device& device, bool progress,
                             int64_t stop_after, const at::Tensor& sample_weights) {
@@ -150,7 +144,7 @@ TrainResult train_diffusion(const ImageDataset& data, const UNetConfig& unet_cfg
     if (w.defined()) w = w.to(device);
 
     double lr = lr_at(step, cfg.lr, cfg.warmup, cfg.steps, cfg.min_lr_ratio);
-    set_lr(opt, lr);
+    set_adamw_lr(opt, lr);
     auto xt = sched.q_sample(x0, t, eps);
     auto pred = model->forward(xt, t, y);
     auto loss = w.defined() ? (per_sample_mse(pred, eps) * w).sum() / w.sum().clamp_min(1e-12)
