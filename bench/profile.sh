@@ -16,7 +16,10 @@ build/invdiff_perf --workload "$W" --threads "$THREADS" --iters "$ITERS" --profi
   echo "# Profile of the \`$W\` workload ($(date -u +%F))"
   echo
   echo "\`bench/profile.sh $W $ITERS\`: $ITERS timed iterations each, $THREADS threads, batch 64, under the"
-  echo "profiler (which itself adds overhead: use bench/RESULTS.md for speed)."
+  echo "profiler (which itself adds overhead: use bench/RESULTS.md for speed). The C++ trace comes from"
+  echo "libtorch's legacy profiler (RecordProfile), which costs ~10 us per recorded op, the Python one"
+  echo "from the Kineto-based profiler: the same 7.7 k selects per 5 iterations take 81 ms in the first and"
+  echo "0.4 ms in the second. Compare the convolution rows; small ops are inflated on the C++ side."
   echo
   echo "## C++ (libtorch)"
   echo

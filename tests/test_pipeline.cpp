@@ -371,6 +371,16 @@ TEST(InferGroups, RefinedScoreAveragesDrawsAroundTheChosenTimestep) {
   auto l = back.z.mean(1);
   EXPECT_TRUE(torch::allclose(back.score, l - l.min() + 1.0, 1e-6, 1e-6));
 
+  // The options enter the stage key only when used: groups made before they existed keep theirs.
+  nlohmann::json on = cfg, off = GroupsConfig{};
+  EXPECT_EQ(on["refine_draws"], 3);
+  EXPECT_EQ(on["select_samples"], 10);
+  EXPECT_FALSE(off.contains("refine_draws"));
+  EXPECT_FALSE(off.contains("select_samples"));
+  auto back_cfg = on.get<GroupsConfig>();
+  EXPECT_EQ(back_cfg.refine_draws, 3);
+  EXPECT_EQ(back_cfg.select_samples, 10);
+
   cfg.select_timestep = false;
   auto e = error_of([&] { infer_groups(data, base, cfg, join_path(d.path, "g2"), torch::kCPU, false, ro); });
   EXPECT_NE(e.find("--select-timestep"), std::string::npos) << e;

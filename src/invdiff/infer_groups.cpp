@@ -18,7 +18,12 @@ void to_json(nlohmann::json& j, const GroupsConfig& c) {
        {"timesteps", c.score.timesteps}, {"seed", c.score.seed}, {"per_condition", c.score.per_condition},
        {"select_timestep", c.select_timestep}, {"grouper", c.grouper}, {"groups", c.grouper_opt.groups},
        {"grouper_steps", c.grouper_opt.steps}, {"grouper_lr", c.grouper_opt.lr}, {"c", c.grouper_opt.c},
-       {"ema", c.use_ema}, {"refine_draws", c.refine_draws}, {"select_samples", c.select_samples}};
+       {"ema", c.use_ema}};
+  // Only when used: stage keys of groups made before the option existed stay valid.
+  if (c.refine_draws > 0) {
+    j["refine_draws"] = c.refine_draws;
+    j["select_samples"] = c.select_samples;
+  }
 }
 
 void from_json(const nlohmann::json& j, GroupsConfig& c) {

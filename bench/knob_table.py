@@ -1,0 +1,52 @@
+#!/usr/bin/env python3
+"""One markdown table of the knob sweeps (bench/knobs.sh) from the bench tables in a bench
+directory: every bench*.json is one setting; its rows keep their mean +- sd over seeds.
+  python3 bench/knob_table.py [runs/bench] [rows=erm,invdiff,oracle]
+Columns: the knob setting, the row, seeds, Bias, colour purity, faithfulness, FD, and the share
+of the Base -> oracle Bias gap closed at the same setting (when the table has both rows)."""
+import glob
+import json
+import os
+import sys
+
+KNOBS = [("guidance_ratio", "r"), ("groups", "G"), ("refine_draws", "refine draws"), ("lambda", "lambda"),
+         ("variant", "variant"), ("preset", None)]
+
+
+def setting(b):
+    parts = [f"{name} = {b[k]:g}" if isinstance(b[k], (int, float)) else f"{name} = {b[k]}"
+             for k, name in KNOBS if name and k in b]
+    return ", ".join(parts) or "defaults"
+
+
+def pm(a, digits=3):
+    if a.get("mean") is None:
+        return "-"
+    return f"{a['mean']:.{digits}f} ± {a['sd']:.{digits}f}"
+
+
+def main():
+    out_dir = sys.argv[1] if len(sys.argv) > 1 else "runs/bench"
+    rows = (sys.argv[2] if len(sys.argv) > 2 else "erm,invdiff,oracle").split(",")
+    default = json.load(open(os.path.join(out_dir, "bench.json")))
+    base_bias = default["rows"]["base"]["bias"]["mean"]
+    oracle_default = default["rows"]["oracle"]["bias"]["mean"]
+    print("| setting | row | seeds | Bias | colour purity | faithfulness | FD | gap closed |")
+    print("|---|---|---|---|---|---|---|---|")
+    tables = sorted(glob.glob(os.path.join(out_dir, "bench*.json")), key=lambda p: (p != os.path.join(out_dir, "bench.json"), p))
+    for path in tables:
+        b = json.load(open(path))
+        # the oracle row at the same setting is the bound; the default oracle row when this
+        # setting did not run it (knobs that change only the invdiff row)
+        oracle = b["rows"].get("oracle", {}).get("bias", {}).get("mean", oracle_default)
+        for r in rows:
+            if r not in b["rows"]:
+                continue
+            a = b["rows"][r]
+            gap = (base_bias - a["bias"]["mean"]) / (base_bias - oracle) if r != "oracle" and a["bias"]["mean"] is not None else None
+            print(f"| {setting(b)} | {r} | {a['seeds']} | {pm(a['bias'])} | {pm(a['purity'])} | {pm(a['faithfulness'])} | "
+                  f"{pm(a['fd'], 4)} | {'-' if gap is None else f'{100 * gap:.0f} %'} |")
+
+
+if __name__ == "__main__":
+    main()
