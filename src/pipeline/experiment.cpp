@@ -64,6 +64,7 @@ Recipe invdiff_recipe(const Preset& p) {
   r.groups_cfg.score.method = ScoreMethod::MultiT;
   r.groups_cfg.score.num_timesteps = p.score_timesteps;
   r.groups_cfg.select_timestep = true;
+  r.groups_cfg.refine_draws = 4;  // AUC 0.90 -> 0.98, minority share of `high` 0.62 -> 0.73 (docs/method.md)
   r.groups_cfg.grouper = "otsu";
   r.hard_groups = true;
   r.cross_class = true;

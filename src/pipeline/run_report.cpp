@@ -165,6 +165,11 @@ void write_run_report(const std::string& out, const nlohmann::json& run) {
   std::string desc = "Score: " + gr["score"].value("method", std::string("?"));
   if (gr["score"].contains("selected_timestep"))
     desc += ", timestep chosen without labels: t = " + std::to_string(gr["score"]["selected_timestep"]["t"].get<int>());
+  if (gr["score"].contains("refined")) {
+    std::string ts;
+    for (const auto& t : gr["score"]["refined"]["timesteps"]) ts += (ts.empty() ? "" : ", ") + std::to_string(t.get<int>());
+    desc += "; score = mean of the standardised losses at t = " + ts + " (one noise draw each)";
+  }
   if (gr.contains("minority") && gr["minority"].contains("auc_score"))
     desc += ". Reported only (the grouping never read it): AUC of the score against the minority flag " +
             fmt_num(gr["minority"]["auc_score"]) + ".";
