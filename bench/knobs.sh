@@ -1,16 +1,28 @@
 #!/usr/bin/env bash
-# The knob sweeps of issue 5 (sampling ratio r, number of groups G, lambda, G_psi variant) as
-# `invdiff bench` runs sharing one bench directory: each reuses the base model, the classifier
-# and every cell it does not change (an r sweep trains nothing: it re-evaluates the trained
-# cells), and writes its own table bench_<tags>.md. The r sweep runs over SEEDS seeds; the
-# training sweeps over KNOB_SEEDS (default 1: each of their cells trains a G_psi).
-#   bench/knobs.sh        (env: BASE=runs/quick/base OUT=runs/bench SEEDS=3 KNOB_SEEDS=1 INVDIFF=build/invdiff)
+# The knob sweeps of issues 5 and 7 (sampling ratio r, the refined score, lambda, number of
+# groups G, G_psi variant) as `invdiff bench` runs sharing one bench directory: each reuses the
+# base model, the classifier and every cell it does not change (an r sweep trains nothing: it
+# re-evaluates the trained cells), and writes its own table bench_<tags>.md;
+# `python3 bench/knob_table.py OUT` collects them into one table. r, refine and lambda run over
+# SEEDS seeds; G and variant over KNOB_SEEDS (each of their cells trains a G_psi).
+#   bench/knobs.sh [r] [refine] [lambda] [groups] [variant] [-- extra bench flags, e.g. --threads 1]
+#   (no sweep named: all; env: BASE=runs/quick/base OUT=runs/bench SEEDS=3 KNOB_SEEDS=1 INVDIFF=build/invdiff)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BENCH=("${INVDIFF:-build/invdiff}" bench -m "${BASE:-runs/quick/base}" -o "${OUT:-runs/bench}")
+SWEEPS=()
+while [ $# -gt 0 ] && [ "$1" != "--" ]; do SWEEPS+=("$1"); shift; done
+[ $# -gt 0 ] && shift
+[ ${#SWEEPS[@]} -eq 0 ] && SWEEPS=(r refine lambda groups variant)
+BENCH=("${INVDIFF:-build/invdiff}" "$@" bench -m "${BASE:-runs/quick/base}" -o "${OUT:-runs/bench}")
 SEEDS=${SEEDS:-3}
 KNOB_SEEDS=${KNOB_SEEDS:-1}
-for r in 1.5 2; do "${BENCH[@]}" --seeds "$SEEDS" --rows erm,invdiff,oracle --guidance-ratio "$r"; done
-for G in 2 4 8; do "${BENCH[@]}" --seeds "$KNOB_SEEDS" --rows invdiff -G "$G"; done
-for l in 100 1000; do "${BENCH[@]}" --seeds "$KNOB_SEEDS" --rows invdiff,oracle --lambda "$l"; done
-for v in lora copy; do "${BENCH[@]}" --seeds "$KNOB_SEEDS" --rows invdiff,oracle --variant "$v"; done
+for s in "${SWEEPS[@]}"; do
+  case $s in
+    r) for r in 1.5 2; do "${BENCH[@]}" --seeds "$SEEDS" --rows erm,invdiff,oracle --guidance-ratio "$r"; done ;;
+    refine) "${BENCH[@]}" --seeds "$SEEDS" --rows invdiff --refine-draws 0 ;;  # the single-draw score
+    lambda) "${BENCH[@]}" --seeds "$SEEDS" --rows invdiff,oracle --lambda 100 ;;
+    groups) for G in 2 8; do "${BENCH[@]}" --seeds "$KNOB_SEEDS" --rows invdiff -G "$G"; done ;;
+    variant) for v in lora copy; do "${BENCH[@]}" --seeds "$KNOB_SEEDS" --rows invdiff --variant "$v"; done ;;
+    *) echo "knobs.sh: unknown sweep '$s' (r, refine, lambda, groups, variant)" >&2; exit 2 ;;
+  esac
+done

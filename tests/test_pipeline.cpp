@@ -180,6 +180,11 @@ TEST(Bench, MarkdownShowsMeanSdAndTheGapClosed) {
   EXPECT_NE(md.find("265 k"), std::string::npos);
   // (0.8 - 0.76) / (0.8 - 0.4) = 10 %, (0.8 - 0.5) / 0.4 = 75 %.
   EXPECT_NE(md.find("erm 10 %; invdiff 75 %;"), std::string::npos) << md;
+  EXPECT_EQ(md.find("AUC"), std::string::npos);  // no cell carries one
+  // mean of {0.9, 0.96} = 0.93; sd = sqrt(2 * 0.03^2 / 1) = 0.042
+  b["rows"]["invdiff"]["cells"] = {{{"minority_auc", 0.9}}, {{"minority_auc", 0.96}}, {{"minority_auc", nullptr}}};
+  md = bench_markdown(b);
+  EXPECT_NE(md.find("(reported only): invdiff 0.930 ± 0.042 (2 seeds);"), std::string::npos) << md;
 }
 
 // A whole run on a tiny cfmnist with a tiny UNet: every stage, both report formats, a rerun

@@ -51,7 +51,8 @@ void add_bench_command(CLI::App& app, GlobalOptions& g) {
     if (o->groups > 0) o->command_line += " -G " + std::to_string(o->groups);
     if (o->refine_draws >= 0) o->command_line += " --refine-draws " + std::to_string(o->refine_draws);
     auto b = run_bench(*o, device, !g.quiet);
-    std::printf("\n%s\nwrote %s/bench.md and bench.json\n", bench_markdown(b).c_str(), o->out.c_str());
+    const std::string table = b.value("table", std::string("bench"));
+    std::printf("\n%s\nwrote %s/%s.md and %s.json\n", bench_markdown(b).c_str(), o->out.c_str(), table.c_str(), table.c_str());
   });
 }
 

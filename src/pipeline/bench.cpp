@@ -141,6 +141,19 @@ std::string bench_markdown(const nlohmann::json& bench) {
       md += "\n";
     }
   }
+  // How well each label-free score finds the minority (reported only; the rows never read it).
+  std::string auc;
+  for (const auto& name : bench["row_order"]) {
+    const std::string n = name.get<std::string>();
+    if (!rows.contains(n) || !rows[n].contains("cells")) continue;
+    std::vector<double> v;
+    for (const auto& c : rows[n]["cells"])
+      if (c.contains("minority_auc") && c["minority_auc"].is_number()) v.push_back(c["minority_auc"].get<double>());
+    if (v.empty()) continue;
+    auto [mean, sd] = mean_sd(v);
+    auc += " " + n + " " + fmt_num(mean, 3) + " ± " + fmt_num(sd, 3) + " (" + std::to_string(v.size()) + " seeds);";
+  }
+  if (!auc.empty()) md += "\nMinority-detection AUC of the per-sample score (reported only):" + auc + "\n";
   return md;
 }
 
