@@ -3,7 +3,8 @@
 directory: every bench*.json is one setting; its rows keep their mean +- sd over seeds.
   python3 bench/knob_table.py [runs/bench] [rows=erm,invdiff,oracle]
 Columns: the knob setting, the row, seeds, Bias, colour purity, faithfulness, FD, and the share
-of the Base -> oracle Bias gap closed at the same setting (when the table has both rows)."""
+of the Base -> oracle Bias gap closed against the oracle row at the same r, lambda and variant
+("-" where no bench ran that oracle)."""
 import glob
 import json
 import os
@@ -30,20 +31,24 @@ def main():
     rows = (sys.argv[2] if len(sys.argv) > 2 else "erm,invdiff,oracle").split(",")
     default = json.load(open(os.path.join(out_dir, "bench.json")))
     base_bias = default["rows"]["base"]["bias"]["mean"]
-    oracle_default = default["rows"]["oracle"]["bias"]["mean"]
     print("| setting | row | seeds | Bias | colour purity | faithfulness | FD | gap closed |")
     print("|---|---|---|---|---|---|---|---|")
     tables = sorted(glob.glob(os.path.join(out_dir, "bench*.json")), key=lambda p: (p != os.path.join(out_dir, "bench.json"), p))
-    for path in tables:
-        b = json.load(open(path))
-        # the oracle row at the same setting is the bound; the default oracle row when this
-        # setting did not run it (knobs that change only the invdiff row)
-        oracle = b["rows"].get("oracle", {}).get("bias", {}).get("mean", oracle_default)
+    loaded = [json.load(open(p)) for p in tables]
+    # The bound for a row is the oracle row at the same min-step and sampling setting (r, lambda,
+    # variant); G and the refined score change only the invdiff row's groups, not the oracle's.
+    def oracle_key(b):
+        return tuple(b.get(k) for k in ("guidance_ratio", "lambda", "variant", "debias_steps"))
+    oracles = {oracle_key(b): b["rows"]["oracle"]["bias"]["mean"] for b in loaded if "oracle" in b["rows"]}
+    for b in loaded:
+        oracle = oracles.get(oracle_key(b))
         for r in rows:
             if r not in b["rows"]:
                 continue
             a = b["rows"][r]
-            gap = (base_bias - a["bias"]["mean"]) / (base_bias - oracle) if r != "oracle" and a["bias"]["mean"] is not None else None
+            gap = None
+            if r != "oracle" and oracle is not None and a["bias"]["mean"] is not None:
+                gap = (base_bias - a["bias"]["mean"]) / (base_bias - oracle)
             print(f"| {setting(b)} | {r} | {a['seeds']} | {pm(a['bias'])} | {pm(a['purity'])} | {pm(a['faithfulness'])} | "
                   f"{pm(a['fd'], 4)} | {'-' if gap is None else f'{100 * gap:.0f} %'} |")
 

@@ -19,7 +19,9 @@ KNOB_SEEDS=${KNOB_SEEDS:-1}
 for s in "${SWEEPS[@]}"; do
   case $s in
     r) for r in 1.5 2; do "${BENCH[@]}" --seeds "$SEEDS" --rows erm,invdiff,oracle --guidance-ratio "$r"; done ;;
-    refine) "${BENCH[@]}" --seeds "$SEEDS" --rows invdiff --refine-draws 0 ;;  # the single-draw score
+    refine)  # the one-draw score (session 2's default), at r = 1, 1.5 and 2
+      "${BENCH[@]}" --seeds "$SEEDS" --rows invdiff --refine-draws 0
+      for r in 1.5 2; do "${BENCH[@]}" --seeds "$SEEDS" --rows invdiff --refine-draws 0 --guidance-ratio "$r"; done ;;
     lambda) "${BENCH[@]}" --seeds "$SEEDS" --rows invdiff,oracle --lambda 100 ;;
     groups) for G in 2 8; do "${BENCH[@]}" --seeds "$KNOB_SEEDS" --rows invdiff -G "$G"; done ;;
     variant) for v in lora copy; do "${BENCH[@]}" --seeds "$KNOB_SEEDS" --rows invdiff --variant "$v"; done ;;
