@@ -10,8 +10,8 @@ import json
 import os
 import sys
 
-KNOBS = [("guidance_ratio", "r"), ("groups", "G"), ("refine_draws", "refine draws"), ("lambda", "lambda"),
-         ("variant", "variant"), ("preset", None)]
+KNOBS = [("guidance_ratio", "r"), ("groups", "G"), ("refine_draws", "refine draws"), ("grouper", "grouper"),
+         ("residual_pool", "score band P"), ("lambda", "lambda"), ("variant", "variant"), ("preset", None)]
 
 
 def setting(b):

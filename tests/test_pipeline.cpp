@@ -15,6 +15,7 @@
 #include "eval/charts.h"
 #include "eval/report_doc.h"
 #include "core/csv.h"
+#include "invdiff/groups_io.h"
 #include "invdiff/infer_groups.h"
 #include "invdiff/score.h"
 #include "pipeline/bench.h"
@@ -294,6 +295,17 @@ TEST(Bench, TinyBenchAggregatesSeedsAndReusesCells) {
   EXPECT_EQ(gs["num_groups"], 3);
   EXPECT_EQ(std::filesystem::last_write_time(ckpt), t0);  // the oracle cell is the untagged one, reused
   EXPECT_EQ(bg["rows"]["oracle"]["cells"][0]["bias"], b["rows"]["oracle"]["cells"][0]["bias"]);
+  // --grouper / --residual-pool: the invdiff row's max step only, tagged the same way.
+  BenchOptions og = g;
+  og.groups = 0;
+  og.rows = {"invdiff"};
+  og.grouper = "otsu";
+  og.residual_pool = 0;
+  run_bench(og, torch::kCPU, false);
+  EXPECT_TRUE(file_exists(join_path(o.out, "bench_steps4_otsu_pool0.md")));
+  auto os = nlohmann::json::parse(read_text(join_path(o.out, "seed0/invdiff_steps4_otsu_pool0/groups/summary.json")));
+  EXPECT_EQ(os["grouper"]["method"], "otsu");
+  EXPECT_EQ(os["score"]["residual_pool"], 0);
   EXPECT_NE(error_of([&] {
               BenchOptions bad = o;
               bad.rows = {"base", "nope"};
@@ -347,7 +359,8 @@ TEST(LabelFree, InferredGroupsAndTheMinStepNeverReadAttributeColumns) {
 
 // The refined score: the timestep is chosen on every k-th row, then every row is scored at the
 // K timesteps around it and the score is the mean of those z columns (shifted to a minimum of 1).
-TEST(InferGroups, RefinedScoreAveragesDrawsAroundTheChosenTimestep) {
+// Also the cluster grouper end to end: pooled-residual features written, read back, reused.
+TEST(InferGroups, RefinedScoreAndTheClusterGrouper) {
   if (!have_fashion_mnist()) GTEST_SKIP() << "dataset-fashion-mnist not installed";
   OneThread one;
   TempDir d;
@@ -385,6 +398,36 @@ TEST(InferGroups, RefinedScoreAveragesDrawsAroundTheChosenTimestep) {
   auto back_cfg = on.get<GroupsConfig>();
   EXPECT_EQ(back_cfg.refine_draws, 3);
   EXPECT_EQ(back_cfg.select_samples, 10);
+
+  EXPECT_FALSE(on.contains("feature_pool"));
+  EXPECT_FALSE(on.contains("residual_pool"));
+
+  // Cluster grouper: residual pooled to 1 x 1 per channel (3 features), score band 2 x 2.
+  cfg.grouper = "cluster";
+  cfg.feature_pool = 1;
+  cfg.score.residual_pool = 2;
+  auto c = infer_groups(data, base, cfg, join_path(d.path, "c"), torch::kCPU, false, ro);
+  EXPECT_EQ(c["grouper"]["method"], "cluster");
+  EXPECT_EQ(c["grouper"]["features"], 3);
+  EXPECT_EQ(c["score"]["residual_pool"], 2);
+  auto cs = read_scores_csv(join_path(d.path, "c/scores.csv"), data.files);
+  ASSERT_TRUE(cs.features.defined());
+  EXPECT_EQ(cs.features.sizes(), (std::vector<int64_t>{N, 3}));
+  auto g1 = read_groups(join_path(d.path, "c"));
+  EXPECT_TRUE(torch::equal(g1.W.sum(1), torch::ones({N}, torch::kFloat64)));
+  // Regrouping from the written scores (no model) gives the same groups.
+  infer_groups(data, "", cfg, join_path(d.path, "c2"), torch::kCPU, false, ro, join_path(d.path, "c/scores.csv"));
+  EXPECT_TRUE(torch::equal(read_groups(join_path(d.path, "c2")).W, g1.W));
+  nlohmann::json cj = cfg;
+  EXPECT_EQ(cj["feature_pool"], 1);
+  EXPECT_EQ(cj["residual_pool"], 2);
+  EXPECT_EQ(cj["cluster_whiten"], true);
+  EXPECT_EQ(cj.get<GroupsConfig>().feature_pool, 1);
+  // A scores file without res_* columns cannot feed the cluster grouper.
+  auto e2 = error_of([&] {
+    infer_groups(data, "", cfg, join_path(d.path, "c3"), torch::kCPU, false, ro, join_path(d.path, "g/scores.csv"));
+  });
+  EXPECT_NE(e2.find("needs residual features"), std::string::npos) << e2;
 
   cfg.select_timestep = false;
   auto e = error_of([&] { infer_groups(data, base, cfg, join_path(d.path, "g2"), torch::kCPU, false, ro); });

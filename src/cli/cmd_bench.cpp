@@ -33,6 +33,11 @@ void add_bench_command(CLI::App& app, GlobalOptions& g) {
   cmd->add_option("--refine-draws", o->refine_draws,
                   "invdiff row: noise draws averaged around the chosen score timestep (default: the recipe's)")
       ->check(CLI::Range(0, 64));
+  cmd->add_option("--grouper", o->grouper, "invdiff row: otsu, cluster or std grouper (default: the recipe's)")
+      ->check(CLI::IsMember({"otsu", "cluster", "std"}));
+  cmd->add_option("--residual-pool", o->residual_pool,
+                  "invdiff row: score the residual pooled to P x P (0: the full-resolution MSE; default: the recipe's)")
+      ->check(CLI::Range(0, 4096));
   cmd->callback([o, &g] {
     setup_runtime(g);
     auto device = parse_device(g.device);
@@ -50,6 +55,8 @@ void add_bench_command(CLI::App& app, GlobalOptions& g) {
     if (!o->variant.empty()) o->command_line += " --variant " + o->variant;
     if (o->groups > 0) o->command_line += " -G " + std::to_string(o->groups);
     if (o->refine_draws >= 0) o->command_line += " --refine-draws " + std::to_string(o->refine_draws);
+    if (!o->grouper.empty()) o->command_line += " --grouper " + o->grouper;
+    if (o->residual_pool >= 0) o->command_line += " --residual-pool " + std::to_string(o->residual_pool);
     auto b = run_bench(*o, device, !g.quiet);
     const std::string table = b.value("table", std::string("bench"));
     std::printf("\n%s\nwrote %s/%s.md and %s.json\n", bench_markdown(b).c_str(), o->out.c_str(), table.c_str(), table.c_str());

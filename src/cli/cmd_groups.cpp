@@ -56,7 +56,8 @@ void add_groups_command(CLI::App& app, GlobalOptions& g) {
     std::string model, data, out = "groups", score = "multi-t", split = "train", target, grouper = "std", scores_in;
     std::vector<std::string> oracle;
     int64_t limit = -1;
-    bool ema = true, global_std = false, no_images = false, select_t = false;
+    bool ema = true, global_std = false, no_images = false, select_t = false, no_whiten = false;
+    int feature_pool = GroupsConfig{}.feature_pool;
     int refine = 0;
     int64_t select_samples = GroupsConfig{}.select_samples;
     ScoreOptions so;
@@ -80,13 +81,21 @@ void add_groups_command(CLI::App& app, GlobalOptions& g) {
                   "chosen one and average them (less noise; 0: off)")->check(CLI::Range(0, 64))->capture_default_str();
   cmd->add_option("--select-samples", o->select_samples, "with --refine-draws: rows (every k-th) the timestep is "
                   "chosen on (0: all)")->check(CLI::NonNegativeNumber)->capture_default_str();
+  cmd->add_option("--residual-pool", o->so.residual_pool,
+                  "score the residual eps_theta - eps average-pooled to P x P per channel (its low-frequency band; "
+                  "0: full-resolution MSE)")->check(CLI::Range(0, 4096))->capture_default_str();
   cmd->add_flag("--global-standardise", o->global_std, "multi-t: standardise over all samples, not per condition");
   cmd->add_option("--seed", o->so.seed, "seed of the score noise and the grouper init")->capture_default_str();
   cmd->add_option("--batch-size", o->so.batch_size, "images per network call")->check(CLI::PositiveNumber)->capture_default_str();
   cmd->add_option("--grouper", o->grouper,
                   "std: the paper's soft grouper (SPEC); otsu: a two-way split of the score within each condition "
-                  "(groups low/high; -G is ignored)")
-      ->check(CLI::IsMember({"std", "otsu"}))->capture_default_str();
+                  "(groups low/high; -G is ignored); cluster: that split refined by 2-means on each sample's pooled "
+                  "residual (the direction of the model's error)")
+      ->check(CLI::IsMember({"std", "otsu", "cluster"}))->capture_default_str();
+  cmd->add_option("--feature-pool", o->feature_pool, "cluster grouper: residual features pooled to P x P per channel")
+      ->check(CLI::Range(1, 64))->capture_default_str();
+  cmd->add_flag("--no-whiten", o->no_whiten, "cluster grouper: plain Euclidean 2-means (default: whitened by the "
+                "low side's covariance)");
   cmd->add_option("--grouper-steps", o->go.steps, "full-batch Adam steps")->check(CLI::NonNegativeNumber)->capture_default_str();
   cmd->add_option("--grouper-lr", o->go.lr, "grouper Adam learning rate")->check(CLI::PositiveNumber)->capture_default_str();
   cmd->add_option("-c,--min-weight", o->go.c, "weight c of the min_{i,g}(l_i W_ig) term")->capture_default_str();
@@ -123,6 +132,8 @@ void add_groups_command(CLI::App& app, GlobalOptions& g) {
       cfg.select_samples = o->select_samples;
       cfg.grouper = o->grouper;
       cfg.grouper_opt = o->go;
+      cfg.feature_pool = o->feature_pool;
+      cfg.cluster.whiten = !o->no_whiten;
       cfg.use_ema = o->ema;
       summary = infer_groups(data, o->model, cfg, o->out, device, !g.quiet, o->ro, o->scores_in);
       print_summary(summary, data.size());

@@ -24,6 +24,11 @@ void to_json(nlohmann::json& j, const GroupsConfig& c) {
     j["refine_draws"] = c.refine_draws;
     j["select_samples"] = c.select_samples;
   }
+  if (c.score.residual_pool > 0) j["residual_pool"] = c.score.residual_pool;
+  if (c.grouper == "cluster") {
+    j["feature_pool"] = c.feature_pool;
+    j["cluster_whiten"] = c.cluster.whiten;
+  }
 }
 
 void from_json(const nlohmann::json& j, GroupsConfig& c) {
@@ -42,6 +47,9 @@ void from_json(const nlohmann::json& j, GroupsConfig& c) {
   c.use_ema = j.value("ema", d.use_ema);
   c.refine_draws = j.value("refine_draws", d.refine_draws);
   c.select_samples = j.value("select_samples", d.select_samples);
+  c.score.residual_pool = j.value("residual_pool", d.score.residual_pool);
+  c.feature_pool = j.value("feature_pool", d.feature_pool);
+  c.cluster.whiten = j.value("cluster_whiten", d.cluster.whiten);
 }
 
 namespace {
@@ -82,7 +90,13 @@ nlohmann::json infer_groups(const ImageDataset& data, const std::string& model_p
                             const std::string& out_dir, const c10::Device& device, bool progress,
                             const GroupReportOptions& report, const std::string& scores_csv) {
   ensure_dir(out_dir);
-  nlohmann::json summary;
+  if (cfg.grouper != "std" && cfg.grouper != "otsu" && cfg.grouper != "cluster")
+    throw std::invalid_argument("groups: unknown grouper '" + cfg.grouper + "' (std, otsu or cluster)");
+  const bool cluster = cfg.grouper == "cluster";
+  if (cluster && cfg.feature_pool < 1) throw std::invalid_argument("groups: the cluster grouper needs a feature pool >= 1");
+  ScoreOptions score_opt = cfg.score;
+  score_opt.feature_pool = cluster ? cfg.feature_pool : 0;
+  nlohmann::json summary, coarse_facts;  // coarse_facts: the refine path's timestep-choice pass
   SampleScores scores;
   auto t0 = std::chrono::steady_clock::now();
   if (!scores_csv.empty()) {
@@ -110,17 +124,17 @@ nlohmann::json infer_groups(const ImageDataset& data, const std::string& model_p
       for (int64_t i = 0; i < N; i += stride) keys.push_back(data.files[static_cast<size_t>(i)]);
       auto labels = data.labels.index_select(0, idx);
       auto coarse = compute_scores(model.eps, model.schedule(), data.images.index_select(0, idx), labels, keys,
-                                   cfg.score, device, progress);
+                                   cfg.score, device, progress);  // no features: it only picks the timestep
       select_timestep_otsu(coarse, labels);
-      ScoreOptions fine = cfg.score;
+      ScoreOptions fine = score_opt;
       fine.timesteps = refine_timesteps(coarse.selected_timestep, cfg.refine_draws, model.schedule().T(),
                                         static_cast<int>(coarse.timesteps.size()));
       scores = compute_scores(model.eps, model.schedule(), data.images, data.labels, data.files, fine, device, progress);
       scores.selected_timestep = coarse.selected_timestep;
       scores.selection_criterion = coarse.selection_criterion;
-      summary["coarse"] = {{"timesteps", coarse.timesteps}, {"rows", keys.size()}};
+      coarse_facts = {{"timesteps", coarse.timesteps}, {"rows", keys.size()}};
     } else {
-      scores = compute_scores(model.eps, model.schedule(), data.images, data.labels, data.files, cfg.score, device,
+      scores = compute_scores(model.eps, model.schedule(), data.images, data.labels, data.files, score_opt, device,
                               progress);
     }
     summary["model"] = absolute(checkpoint_path(model_path));
@@ -140,7 +154,14 @@ nlohmann::json infer_groups(const ImageDataset& data, const std::string& model_p
     table.W = otsu_groups(scores.score, data.labels);
     table.group_names = {"low", "high"};
     grouper = {{"method", "otsu"}, {"per_condition", true}};
-  } else if (cfg.grouper == "std") {
+  } else if (cluster) {
+    if (!scores.features.defined())
+      throw std::invalid_argument("groups: the cluster grouper needs residual features (res_* columns in the scores file)");
+    table.W = cluster_groups(scores.features, scores.score, data.labels, cfg.cluster);
+    table.group_names = {"low", "high"};
+    grouper = {{"method", "cluster"}, {"per_condition", true}, {"features", scores.features.size(1)},
+               {"feature_pool", cfg.feature_pool}, {"whiten", cfg.cluster.whiten}};
+  } else {
     GrouperOptions go = cfg.grouper_opt;
     go.seed = cfg.score.seed;
     auto fit = fit_groups(scores.score, go, {}, progress);
@@ -148,22 +169,20 @@ nlohmann::json infer_groups(const ImageDataset& data, const std::string& model_p
     for (int64_t k = 0; k < go.groups; ++k) table.group_names.push_back("g" + std::to_string(k));
     grouper = {{"method", "std"}, {"groups", go.groups}, {"steps", go.steps}, {"lr", go.lr},
                {"c", go.c}, {"seed", go.seed}, {"objective", fit.objective}, {"spread", fit.spread}};
-  } else {
-    throw std::invalid_argument("groups: unknown grouper '" + cfg.grouper + "' (std or otsu)");
   }
   const double t_grouper = seconds_since(t0);
 
   summary["mode"] = "inferred";
   summary["config"] = cfg;
   summary["score"] = {{"method", score_method_name(scores.method)}, {"timesteps", scores.timesteps},
-                      {"seed", cfg.score.seed}, {"per_condition", cfg.score.per_condition}, {"ema", cfg.use_ema}};
+                      {"seed", cfg.score.seed}, {"per_condition", cfg.score.per_condition}, {"ema", cfg.use_ema},
+                      {"residual_pool", cfg.score.residual_pool}};
   if (cfg.select_timestep) {
     summary["score"]["selected_timestep"] = {{"t", scores.selected_timestep},
                                              {"otsu_explained_share", scores.selection_criterion}};
     if (cfg.refine_draws > 0) {
       summary["score"]["refined"] = {{"timesteps", scores.timesteps}};
-      if (summary.contains("coarse")) summary["score"]["coarse"] = summary["coarse"];
-      summary.erase("coarse");
+      if (!coarse_facts.is_null()) summary["score"]["coarse"] = coarse_facts;
     }
   }
   summary["grouper"] = grouper;

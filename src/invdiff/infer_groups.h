@@ -10,6 +10,7 @@
 
 #include "data/dataset.h"
 #include "invdiff/group_report.h"
+#include "invdiff/cluster_groups.h"
 #include "invdiff/grouper.h"
 #include "invdiff/score.h"
 
@@ -20,7 +21,9 @@ namespace invdiff {
 struct GroupsConfig {
   ScoreOptions score;              // estimator, timesteps, seed, batch size, standardisation
   bool select_timestep = false;    // multi-t: score = the timestep that splits most cleanly (Otsu)
-  std::string grouper = "std";     // std: the paper's soft grouper; otsu: per-condition two-way split
+  // std: the paper's soft grouper; otsu: per-condition two-way split of the score; cluster: that
+  // split refined by 2-means on the pooled residuals (cluster_groups.h)
+  std::string grouper = "std";
   GrouperOptions grouper_opt;      // std grouper settings (its seed is the score's)
   bool use_ema = true;             // score with the EMA weights
   // With select_timestep: choose the timestep on a subset (select_samples rows, every k-th; 0:
@@ -28,6 +31,8 @@ struct GroupsConfig {
   // (0: off; the chosen column's one draw is the score).
   int refine_draws = 0;
   int64_t select_samples = 6000;
+  int feature_pool = 2;            // cluster grouper: residual features pooled to P x P per channel
+  ClusterOptions cluster;          // cluster grouper settings
 };
 void to_json(nlohmann::json& j, const GroupsConfig& c);
 void from_json(const nlohmann::json& j, GroupsConfig& c);

@@ -1,9 +1,9 @@
-#include <algorithm>
 #include "invdiff/score.h"
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <map>
 #include <set>
 #include <unordered_map>
@@ -72,6 +72,8 @@ SampleScores compute_scores(const EpsFn& eps_fn, const NoiseSchedule& sch, const
   SampleScores out;
   out.method = opt.method;
   const bool multi = opt.method == ScoreMethod::MultiT;
+  if (opt.residual_pool < 0 || opt.feature_pool < 0)
+    throw std::invalid_argument("scores: the residual pool sizes must be >= 0");
   if (multi) {
     out.timesteps = opt.timesteps.empty() ? default_score_timesteps(sch.T(), opt.num_timesteps) : opt.timesteps;
     for (int t : out.timesteps)
@@ -85,6 +87,8 @@ SampleScores compute_scores(const EpsFn& eps_fn, const NoiseSchedule& sch, const
   noise_shape.insert(noise_shape.end(), img_shape.begin(), img_shape.end());
 
   auto raw = torch::empty({N, M}, torch::kFloat64);
+  const int64_t P = opt.feature_pool;
+  if (P > 0) out.features = torch::empty({N, images.size(1) * P * P}, torch::kFloat64);
   auto tdraw = torch::empty({N}, torch::kInt64);
   auto t_cols = torch::tensor(std::vector<int64_t>(out.timesteps.begin(), out.timesteps.end()), torch::kInt64);
   // Each network call sees chunk * M images: all timesteps of `chunk` samples.
@@ -110,7 +114,18 @@ SampleScores compute_scores(const EpsFn& eps_fn, const NoiseSchedule& sch, const
     auto y = labels.slice(0, s, s + b).repeat_interleave(M, 0);
     auto xt = sch.q_sample(x0, t, eps);
     auto pred = eps_fn(xt.to(device), t.to(device), y.to(device)).to(torch::kCPU);
-    raw.slice(0, s, s + b).copy_(per_sample_mse(pred, eps).to(torch::kFloat64).view({b, M}));
+    at::Tensor loss;
+    if (opt.residual_pool > 0) {
+      auto r = torch::adaptive_avg_pool2d(pred - eps, {opt.residual_pool, opt.residual_pool});
+      loss = r.pow(2).flatten(1).mean(1);
+    } else {
+      loss = per_sample_mse(pred, eps);
+    }
+    raw.slice(0, s, s + b).copy_(loss.to(torch::kFloat64).view({b, M}));
+    if (P > 0) {
+      auto f = torch::adaptive_avg_pool2d(pred - eps, {P, P}).reshape({b, M, -1}).mean(1);
+      out.features.slice(0, s, s + b).copy_(f.to(torch::kFloat64));
+    }
     bar.update(s + b);
   }
   bar.finish();
@@ -177,6 +192,10 @@ void write_scores_csv(const std::string& path, const std::vector<std::string>& f
   } else {
     t.header.push_back("t");
   }
+  const int64_t D = s.features.defined() ? s.features.size(1) : 0;
+  for (int64_t k = 0; k < D; ++k) t.header.push_back("res_" + std::to_string(k));
+  auto feats = D > 0 ? s.features.to(torch::kFloat64).contiguous() : torch::zeros({N, 1}, torch::kFloat64);
+  auto fa = feats.accessor<double, 2>();
   auto score = s.score.to(torch::kFloat64).contiguous();
   auto raw = s.raw.to(torch::kFloat64).contiguous();
   auto z = multi ? s.z.to(torch::kFloat64).contiguous() : raw;
@@ -196,6 +215,7 @@ void write_scores_csv(const std::string& path, const std::vector<std::string>& f
     } else {
       row.push_back(std::to_string(s.t[i].item<int64_t>()));
     }
+    for (int64_t k = 0; k < D; ++k) row.push_back(num(fa[i][k]));
     t.rows.push_back(std::move(row));
   }
   write_csv(path, t);
@@ -205,9 +225,10 @@ SampleScores read_scores_csv(const std::string& path, const std::vector<std::str
   auto t = read_csv(path);
   size_t fc = t.column("file"), sc = t.column("score");
   SampleScores s;
-  std::vector<size_t> loss_cols, z_cols;
+  std::vector<size_t> loss_cols, z_cols, res_cols;
   for (size_t c = 0; c < t.header.size(); ++c) {
     const auto& h = t.header[c];
+    if (h.rfind("res_", 0) == 0) res_cols.push_back(t.column("res_" + std::to_string(res_cols.size())));
     if (h.rfind("loss_t", 0) == 0) {
       s.timesteps.push_back(std::stoi(h.substr(6)));
       loss_cols.push_back(c);
@@ -225,6 +246,8 @@ SampleScores read_scores_csv(const std::string& path, const std::vector<std::str
   s.raw = torch::empty({N, M}, torch::kFloat64);
   if (s.method == ScoreMethod::MultiT) s.z = torch::empty({N, M}, torch::kFloat64);
   else s.t = torch::empty({N}, torch::kInt64);
+  const int64_t D = static_cast<int64_t>(res_cols.size());
+  if (D > 0) s.features = torch::empty({N, D}, torch::kFloat64);
   auto sa = s.score.accessor<double, 1>();
   auto ra = s.raw.accessor<double, 2>();
   for (int64_t i = 0; i < N; ++i) {
@@ -241,6 +264,10 @@ SampleScores read_scores_csv(const std::string& path, const std::vector<std::str
     } else {
       s.t.accessor<int64_t, 1>()[i] = std::stoll(r[t.column("t")]);
       ra[i][0] = sa[i];
+    }
+    if (D > 0) {
+      auto fa = s.features.accessor<double, 2>();
+      for (int64_t k = 0; k < D; ++k) fa[i][k] = std::stod(r[res_cols[k]]);
     }
   }
   return s;

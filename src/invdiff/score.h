@@ -31,6 +31,14 @@ struct ScoreOptions {
   uint64_t seed = 0;
   int64_t batch_size = 512;    // images per network call (512 measured >= 2048 on CPU)
   bool per_condition = true;   // standardise within each condition (false: over all samples)
+  // > 0: the loss is the mean square of the residual eps_theta - eps average-pooled to P x P per
+  // channel (its low-frequency band, where a global attribute such as colour shows and the
+  // high-frequency misses of hard shapes average out); 0: the full-resolution MSE.
+  int residual_pool = 0;
+  // > 0: also keep each sample's residual pooled to P x P per channel, averaged over the M
+  // timesteps (SampleScores::features, C P^2 values): the direction of the model's error, which
+  // the cluster grouper splits (a shared colour error vs idiosyncratic misses). 0: none.
+  int feature_pool = 0;
 };
 
 struct SampleScores {
@@ -40,6 +48,7 @@ struct SampleScores {
   at::Tensor z;                // [N, M] standardised losses (single-t: undefined)
   at::Tensor t;                // single-t: [N] int64 drawn timesteps (multi-t: undefined)
   at::Tensor score;            // [N] float64: the per-sample score l_i fed to the grouper
+  at::Tensor features;         // [N, C P^2] float64 pooled residuals (feature_pool > 0), else undefined
   int selected_timestep = -1;  // set by select_timestep_otsu: score is that timestep's column
   std::vector<double> selection_criterion;  // per timestep, when selected
 };
@@ -71,7 +80,7 @@ int select_timestep_otsu(SampleScores& s, const at::Tensor& labels);
 std::vector<int> refine_timesteps(int t, int K, int T, int M);
 
 // scores.csv: file, score, then per timestep loss_t<t> (raw) and z_t<t> (standardised); for
-// single-t: file, score, t.
+// single-t: file, score, t. Features, when kept, follow as res_0 .. res_<D-1>.
 void write_scores_csv(const std::string& path, const std::vector<std::string>& files, const SampleScores& s);
 // Reads a scores.csv back, rows joined to `files` by key (so the grouper can be rerun without
 // rescoring); throws when a key is missing on either side.

@@ -67,6 +67,8 @@ Recipe recipe_for(const std::string& row, const Preset& pr, const BenchOptions& 
     r.groups_cfg.grouper_opt.groups = opt.groups;
   }
   if (row == "invdiff" && opt.refine_draws >= 0) r.groups_cfg.refine_draws = opt.refine_draws;
+  if (row == "invdiff" && !opt.grouper.empty()) r.groups_cfg.grouper = opt.grouper;
+  if (row == "invdiff" && opt.residual_pool >= 0) r.groups_cfg.score.residual_pool = opt.residual_pool;
   return r;
 }
 
@@ -182,6 +184,8 @@ nlohmann::json run_bench(const BenchOptions& opt, const c10::Device& device, boo
   if (!opt.variant.empty()) bench["variant"] = opt.variant;
   if (opt.groups > 0) bench["groups"] = opt.groups;
   if (opt.refine_draws >= 0) bench["refine_draws"] = opt.refine_draws;
+  if (!opt.grouper.empty()) bench["grouper"] = opt.grouper;
+  if (opt.residual_pool >= 0) bench["residual_pool"] = opt.residual_pool;
 
   std::string base = opt.base;
   if (base.empty()) {
@@ -205,6 +209,8 @@ nlohmann::json run_bench(const BenchOptions& opt, const c10::Device& device, boo
   // Only the invdiff row's groups change: the other rows keep their cells.
   std::string groups_tag = opt.groups > 0 ? "_G" + std::to_string(opt.groups) : "";
   if (opt.refine_draws >= 0) groups_tag += "_refine" + std::to_string(opt.refine_draws);
+  if (!opt.grouper.empty()) groups_tag += "_" + opt.grouper;
+  if (opt.residual_pool >= 0) groups_tag += "_pool" + std::to_string(opt.residual_pool);
   if (!std::isnan(opt.guidance_ratio)) eval_tag = "_r" + short_num(opt.guidance_ratio);
   const std::string table = "bench" + train_tag + groups_tag + eval_tag;
   bench["table"] = table;

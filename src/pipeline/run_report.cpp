@@ -170,6 +170,10 @@ void write_run_report(const std::string& out, const nlohmann::json& run) {
     for (const auto& t : gr["score"]["refined"]["timesteps"]) ts += (ts.empty() ? "" : ", ") + std::to_string(t.get<int>());
     desc += "; score = mean of the standardised losses at t = " + ts + " (one noise draw each)";
   }
+  if (gr.contains("grouper") && gr["grouper"].value("method", std::string()) == "cluster")
+    desc += ". Groups: the Otsu split of the score within each prompt, refined by 2-means on each sample's residual "
+            "pooled to " + std::to_string(gr["grouper"]["feature_pool"].get<int>()) + " x " +
+            std::to_string(gr["grouper"]["feature_pool"].get<int>()) + " per channel (the direction of the model's error)";
   if (gr.contains("minority") && gr["minority"].contains("auc_score"))
     desc += ". Reported only (the grouping never read it): AUC of the score against the minority flag " +
             fmt_num(gr["minority"]["auc_score"]) + ".";
