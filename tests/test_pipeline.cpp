@@ -186,6 +186,11 @@ TEST(Bench, MarkdownShowsMeanSdAndTheGapClosed) {
   b["rows"]["invdiff"]["cells"] = {{{"minority_auc", 0.9}}, {{"minority_auc", 0.96}}, {{"minority_auc", nullptr}}};
   md = bench_markdown(b);
   EXPECT_NE(md.find("(reported only): invdiff 0.930 ± 0.042 (2 seeds);"), std::string::npos) << md;
+  EXPECT_EQ(md.find("highest-score group"), std::string::npos);
+  b["rows"]["invdiff"]["cells"][0]["top_group_minority"] = 1.0;
+  b["rows"]["invdiff"]["cells"][1]["top_group_minority"] = 0.8;  // mean 0.9, sd sqrt(2 * 0.1^2) = 0.141
+  md = bench_markdown(b);
+  EXPECT_NE(md.find("highest-score group (reported only): invdiff 0.900 ± 0.141 (2 seeds);"), std::string::npos) << md;
 }
 
 // A whole run on a tiny cfmnist with a tiny UNet: every stage, both report formats, a rerun
@@ -293,6 +298,11 @@ TEST(Bench, TinyBenchAggregatesSeedsAndReusesCells) {
   auto gs = nlohmann::json::parse(read_text(join_path(o.out, "seed0/invdiff_steps4_G3/groups/summary.json")));
   EXPECT_EQ(gs["grouper"]["method"], "std");
   EXPECT_EQ(gs["num_groups"], 3);
+  const auto& gc = bg["rows"]["invdiff"]["cells"][0];  // reported from the group report's minority column
+  ASSERT_TRUE(gc.contains("top_group_minority")) << gc.dump();
+  EXPECT_GE(gc["top_group_minority"].get<double>(), 0.0);
+  EXPECT_LE(gc["top_group_minority"].get<double>(), 1.0);
+  EXPECT_FALSE(bg["rows"]["oracle"]["cells"][0].contains("top_group_minority"));  // no scores: no ranking
   EXPECT_EQ(std::filesystem::last_write_time(ckpt), t0);  // the oracle cell is the untagged one, reused
   EXPECT_EQ(bg["rows"]["oracle"]["cells"][0]["bias"], b["rows"]["oracle"]["cells"][0]["bias"]);
   // --grouper / --residual-pool: the invdiff row's max step only, tagged the same way.

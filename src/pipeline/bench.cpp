@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <map>
 #include <stdexcept>
@@ -143,19 +144,23 @@ std::string bench_markdown(const nlohmann::json& bench) {
       md += "\n";
     }
   }
-  // How well each label-free score finds the minority (reported only; the rows never read it).
-  std::string auc;
-  for (const auto& name : bench["row_order"]) {
-    const std::string n = name.get<std::string>();
-    if (!rows.contains(n) || !rows[n].contains("cells")) continue;
-    std::vector<double> v;
-    for (const auto& c : rows[n]["cells"])
-      if (c.contains("minority_auc") && c["minority_auc"].is_number()) v.push_back(c["minority_auc"].get<double>());
-    if (v.empty()) continue;
-    auto [mean, sd] = mean_sd(v);
-    auc += " " + n + " " + fmt_num(mean, 3) + " ± " + fmt_num(sd, 3) + " (" + std::to_string(v.size()) + " seeds);";
-  }
-  if (!auc.empty()) md += "\nMinority-detection AUC of the per-sample score (reported only):" + auc + "\n";
+  // How well each label-free max step finds the minority (reported only; the rows never read it).
+  auto per_cell = [&](const char* field, const std::string& title) {
+    std::string line;
+    for (const auto& name : bench["row_order"]) {
+      const std::string n = name.get<std::string>();
+      if (!rows.contains(n) || !rows[n].contains("cells")) continue;
+      std::vector<double> v;
+      for (const auto& c : rows[n]["cells"])
+        if (c.contains(field) && c[field].is_number()) v.push_back(c[field].get<double>());
+      if (v.empty()) continue;
+      auto [mean, sd] = mean_sd(v);
+      line += " " + n + " " + fmt_num(mean, 3) + " ± " + fmt_num(sd, 3) + " (" + std::to_string(v.size()) + " seeds);";
+    }
+    if (!line.empty()) md += "\n" + title + line + "\n";
+  };
+  per_cell("minority_auc", "Minority-detection AUC of the per-sample score (reported only):");
+  per_cell("top_group_minority", "Minority share of the highest-score group (reported only):");
   return md;
 }
 
@@ -262,6 +267,15 @@ nlohmann::json run_bench(const BenchOptions& opt, const c10::Device& device, boo
                         guided ? opt.guidance_ratio : NAN);
         if (made.contains("groups") && made["groups"].contains("minority"))
           cell["minority_auc"] = made["groups"]["minority"].value("auc_score", nlohmann::json(nullptr));
+        if (made.contains("groups")) {
+          // The group the min step upweights most: the one with the highest mean score.
+          double best = -INFINITY;
+          for (const auto& g : made["groups"].value("groups", nlohmann::json::array()))
+            if (g.contains("mean_score") && g.contains("minority_share") && g["mean_score"].get<double>() > best) {
+              best = g["mean_score"].get<double>();
+              cell["top_group_minority"] = g["minority_share"];
+            }
+        }
       }
       for (const char* k : {"bias", "fd", "kid", "precision", "recall", "faithfulness", "purity"}) cell[k] = m[k];
       cell["seed"] = s;
