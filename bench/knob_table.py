@@ -2,8 +2,8 @@
 """One markdown table of the knob sweeps (bench/knobs.sh) from the bench tables in a bench
 directory: every bench*.json is one setting; its rows keep their mean +- sd over seeds.
   python3 bench/knob_table.py [runs/bench] [rows=erm,invdiff,oracle]
-Columns: the knob setting, the row, seeds, Bias, colour purity, faithfulness, FD, and the share
-of the Base -> oracle Bias gap closed against the oracle row at the same r, lambda and variant
+Columns: the knob setting, the row, seeds, Bias, colour purity, faithfulness, FD, the minority share
+of the highest-score group (label-free rows; reported only), and the share of the Base -> oracle Bias gap closed against the oracle row at the same r, lambda and variant
 ("-" where no bench ran that oracle)."""
 import glob
 import json
@@ -31,8 +31,8 @@ def main():
     rows = (sys.argv[2] if len(sys.argv) > 2 else "erm,invdiff,oracle").split(",")
     default = json.load(open(os.path.join(out_dir, "bench.json")))
     base_bias = default["rows"]["base"]["bias"]["mean"]
-    print("| setting | row | seeds | Bias | colour purity | faithfulness | FD | gap closed |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| setting | row | seeds | Bias | colour purity | faithfulness | FD | top group minority | gap closed |")
+    print("|---|---|---|---|---|---|---|---|---|")
     tables = sorted(glob.glob(os.path.join(out_dir, "bench*.json")), key=lambda p: (p != os.path.join(out_dir, "bench.json"), p))
     loaded = [json.load(open(p)) for p in tables]
     # The bound for a row is the oracle row at the same min-step and sampling setting (r, lambda,
@@ -49,8 +49,10 @@ def main():
             gap = None
             if r != "oracle" and oracle is not None and a["bias"]["mean"] is not None:
                 gap = (base_bias - a["bias"]["mean"]) / (base_bias - oracle)
+            top = [c["top_group_minority"] for c in a.get("cells", []) if isinstance(c.get("top_group_minority"), (int, float))]
+            top_s = f"{sum(top) / len(top):.3f}" if top else "-"
             print(f"| {setting(b)} | {r} | {a['seeds']} | {pm(a['bias'])} | {pm(a['purity'])} | {pm(a['faithfulness'])} | "
-                  f"{pm(a['fd'], 4)} | {'-' if gap is None else f'{100 * gap:.0f} %'} |")
+                  f"{pm(a['fd'], 4)} | {top_s} | {'-' if gap is None else f'{100 * gap:.0f} %'} |")
 
 
 if __name__ == "__main__":
