@@ -90,7 +90,8 @@ void planted(at::Tensor& F, at::Tensor& score, std::vector<int>& kind) {
 
 // Whitened by the ordinary samples' covariance (sd ~2.7 along x, 0.25 along y) the hard samples
 // sit ~2 sd out and the minority ~8: 2-means keeps exactly the minority as "high". Plain
-// Euclidean distance sees the hard samples (6 units out) as the odd ones instead.
+// Euclidean distance splits along the wide x axis instead: the hard samples and the ordinary ones
+// at x >= 2 (16 rows) against the rest, the minority among the rest.
 TEST(ClusterGroups, WhiteningSeparatesASharedDirectionFromHardSamples) {
   at::Tensor F, score;
   std::vector<int> kind;
@@ -113,8 +114,21 @@ TEST(ClusterGroups, WhiteningSeparatesASharedDirectionFromHardSamples) {
   ClusterOptions raw;
   raw.whiten = false;
   auto Wr = cluster_groups(F, score, torch::zeros({n}, torch::kInt64), raw);
-  for (int64_t i = 0; i < n; ++i)
-    if (kind[i] == 2) EXPECT_EQ(Wr[i][1].item<double>(), 1.0) << "row " << i;
+  EXPECT_EQ(Wr.select(1, 1).sum().item<double>(), 16.0);
+  for (int64_t i = 0; i < n; ++i) {
+    if (kind[i] == 1) EXPECT_EQ(Wr[i][1].item<double>(), 0.0) << "minority row " << i;
+    if (kind[i] == 2) EXPECT_EQ(Wr[i][1].item<double>(), 1.0) << "hard row " << i;
+  }
+}
+
+// All features equal: every sample is as near one centroid as the other, no 2-means step is
+// taken, and each condition keeps the Otsu split of its score (also with D = 1).
+TEST(ClusterGroups, NoEvidenceInTheFeaturesKeepsTheOtsuSplit) {
+  auto F = torch::zeros({6, 1}, torch::kFloat64);
+  auto s = torch::tensor({1.0, 1.1, 5.0, 1.0, 4.0, 4.2}, torch::kFloat64);
+  auto y = torch::tensor({0, 0, 0, 1, 1, 1}, torch::kInt64);
+  auto W = cluster_groups(F, s, y);
+  EXPECT_TRUE(torch::equal(W.select(1, 1), torch::tensor({0.0, 0.0, 1.0, 0.0, 1.0, 1.0}, torch::kFloat64)));
 }
 
 TEST(ClusterGroups, BadInputsGetClearErrors) {

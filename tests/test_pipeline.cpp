@@ -411,6 +411,12 @@ TEST(InferGroups, RefinedScoreAndTheClusterGrouper) {
 
   EXPECT_FALSE(on.contains("feature_pool"));
   EXPECT_FALSE(on.contains("residual_pool"));
+  // A config written before the new options existed reads back and writes out unchanged.
+  const auto old = nlohmann::json::parse(
+      R"({"c":0.0,"ema":true,"grouper":"otsu","grouper_lr":0.01,"grouper_steps":500,"groups":8,"num_timesteps":4,)"
+      R"("per_condition":true,"refine_draws":4,"score":"multi-t","seed":0,"select_samples":6000,)"
+      R"("select_timestep":true,"timesteps":[]})");
+  EXPECT_EQ(nlohmann::json(old.get<GroupsConfig>()), old);
 
   // Cluster grouper: residual pooled to 1 x 1 per channel (3 features), score band 2 x 2.
   cfg.grouper = "cluster";

@@ -28,7 +28,7 @@ void add_bench_command(CLI::App& app, GlobalOptions& g) {
   cmd->add_option("--variant", o->variant, "G_psi variant of the erm/invdiff/oracle rows")
       ->check(CLI::IsMember({"copy", "small", "lora"}));
   cmd->add_option("-G,--groups", o->groups,
-                  "invdiff row: soft std grouper with G groups instead of the 2-way split per prompt")
+                  "invdiff row: soft std grouper with G groups instead of the recipe's 2-way split per prompt")
       ->check(CLI::Range(2, 64));
   cmd->add_option("--refine-draws", o->refine_draws,
                   "invdiff row: noise draws averaged around the chosen score timestep (default: the recipe's)")

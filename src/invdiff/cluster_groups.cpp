@@ -12,7 +12,7 @@ namespace invdiff {
 
 namespace {
 // Lloyd's 2-means on F [n, D] from the boolean start `high` [n]; returns the final assignment.
-// A side that empties keeps the previous assignment (no cluster to measure against).
+// A step that would empty a side (e.g. all features equal) is not taken: the previous split stays.
 at::Tensor two_means(const at::Tensor& F, at::Tensor high, int max_iter) {
   for (int it = 0; it < max_iter; ++it) {
     auto n_hi = high.sum().item<int64_t>();
@@ -20,7 +20,8 @@ at::Tensor two_means(const at::Tensor& F, at::Tensor high, int max_iter) {
     auto c_hi = F.index({high}).mean(0);
     auto c_lo = F.index({high.logical_not()}).mean(0);
     auto next = (F - c_hi).pow(2).sum(1) < (F - c_lo).pow(2).sum(1);
-    if (next.equal(high)) break;
+    const auto n_next = next.sum().item<int64_t>();
+    if (n_next == 0 || n_next == next.size(0) || next.equal(high)) break;  // keep a two-sided split
     high = next;
   }
   return high;
@@ -53,8 +54,8 @@ at::Tensor cluster_groups(const at::Tensor& features_in, const at::Tensor& score
     auto low = Fc.index({high.logical_not()});
     if (opt.whiten && low.size(0) > D) {
       // x -> L^-1 x with L L^T the low side's covariance (+ a ridge of 1e-6 of its mean variance).
-      auto C = torch::cov(low.t());
-      C = C.reshape({D, D}) + torch::eye(D, torch::kFloat64) * (1e-6 * C.diagonal().mean().item<double>() + 1e-300);
+      auto C = torch::cov(low.t()).reshape({D, D});  // cov of one variable is a scalar
+      C = C + torch::eye(D, torch::kFloat64) * (1e-6 * C.diagonal().mean().item<double>() + 1e-300);
       auto L = torch::linalg_cholesky(C);
       Fc = torch::linalg_solve_triangular(L, Fc.t(), /*upper=*/false).t();
     }

@@ -2,8 +2,8 @@
 // model's error, not only its size. A bias attribute the model got wrong (a minority colour)
 // leaves the same low-frequency residual on every sample that carries it, while samples that
 // are merely hard (odd shapes) miss in directions of their own; the score alone cannot tell the
-// two apart, 2-means on the pooled residuals can (docs/method.md: top-of-score purity 0.82 ->
-// 0.96+ on cfmnist). GEORGE-style clustering, with the model's error signature as the feature.
+// two apart, 2-means on the pooled residuals can (docs/method.md: `high` 0.80 -> 1.00 minority
+// on cfmnist). GEORGE-style clustering, with the model's error signature as the feature.
 #pragma once
 #include <cstdint>
 

@@ -113,6 +113,9 @@ nlohmann::json infer_groups(const ImageDataset& data, const std::string& model_p
     const auto& u = model.unet_config();
     if (data.images.size(1) != u.in_channels || data.images.size(2) != u.image_size)
       throw std::runtime_error("groups: the dataset's image shape differs from the model's");
+    if (cfg.score.residual_pool > u.image_size || score_opt.feature_pool > u.image_size)
+      throw std::invalid_argument("groups: a residual pool size exceeds the image size (" +
+                                  std::to_string(u.image_size) + ")");
     if (cfg.refine_draws > 0) {
       if (!cfg.select_timestep || cfg.score.method != ScoreMethod::MultiT)
         throw std::invalid_argument("groups: refine draws need --select-timestep with the multi-t score");
@@ -160,7 +163,8 @@ nlohmann::json infer_groups(const ImageDataset& data, const std::string& model_p
     table.W = cluster_groups(scores.features, scores.score, data.labels, cfg.cluster);
     table.group_names = {"low", "high"};
     grouper = {{"method", "cluster"}, {"per_condition", true}, {"features", scores.features.size(1)},
-               {"feature_pool", cfg.feature_pool}, {"whiten", cfg.cluster.whiten}};
+               {"whiten", cfg.cluster.whiten}};
+    if (scores_csv.empty()) grouper["feature_pool"] = cfg.feature_pool;  // a reused file says only D
   } else {
     GrouperOptions go = cfg.grouper_opt;
     go.seed = cfg.score.seed;
@@ -175,8 +179,8 @@ nlohmann::json infer_groups(const ImageDataset& data, const std::string& model_p
   summary["mode"] = "inferred";
   summary["config"] = cfg;
   summary["score"] = {{"method", score_method_name(scores.method)}, {"timesteps", scores.timesteps},
-                      {"seed", cfg.score.seed}, {"per_condition", cfg.score.per_condition}, {"ema", cfg.use_ema},
-                      {"residual_pool", cfg.score.residual_pool}};
+                      {"seed", cfg.score.seed}, {"per_condition", cfg.score.per_condition}, {"ema", cfg.use_ema}};
+  if (scores_csv.empty()) summary["score"]["residual_pool"] = cfg.score.residual_pool;
   if (cfg.select_timestep) {
     summary["score"]["selected_timestep"] = {{"t", scores.selected_timestep},
                                              {"otsu_explained_share", scores.selection_criterion}};

@@ -193,6 +193,7 @@ void write_scores_csv(const std::string& path, const std::vector<std::string>& f
     t.header.push_back("t");
   }
   const int64_t D = s.features.defined() ? s.features.size(1) : 0;
+  if (D > 0 && s.features.size(0) != N) throw std::invalid_argument("scores: features and scores differ in length");
   for (int64_t k = 0; k < D; ++k) t.header.push_back("res_" + std::to_string(k));
   auto feats = D > 0 ? s.features.to(torch::kFloat64).contiguous() : torch::zeros({N, 1}, torch::kFloat64);
   auto fa = feats.accessor<double, 2>();

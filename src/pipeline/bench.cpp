@@ -62,6 +62,8 @@ Recipe recipe_for(const std::string& row, const Preset& pr, const BenchOptions& 
     if (!std::isnan(opt.lambda)) r.debias.lambda = opt.lambda;
     if (!opt.variant.empty()) r.guidance.variant = parse_guidance_variant(opt.variant);
   }
+  if (opt.groups > 0 && !opt.grouper.empty() && opt.grouper != "std")
+    throw std::invalid_argument("bench: -G sets the std grouper; it cannot be combined with --grouper " + opt.grouper);
   if (row == "invdiff" && opt.groups > 0) {
     if (opt.groups < 2) throw std::invalid_argument("bench: --groups must be >= 2 (got " + std::to_string(opt.groups) + ")");
     r.groups_cfg.grouper = "std";

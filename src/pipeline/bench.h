@@ -27,8 +27,8 @@ struct BenchOptions {
   double lambda = NAN;               // NaN: the recipe's
   double guidance_ratio = NAN;       // sampling-time r for the guided rows (NaN: stored)
   std::string variant;               // "" : each recipe's G_psi variant
-  int64_t groups = 0;                // invdiff row's grouper: 0 = the recipe's (2-way Otsu split
-                                     // per prompt); G >= 2 = the soft std grouper with G groups
+  int64_t groups = 0;                // invdiff row's grouper: 0 = the recipe's (2-way split per
+                                     // prompt); G >= 2 = the soft std grouper with G groups
   int refine_draws = -1;             // invdiff row's refine draws around the chosen timestep (-1: recipe's)
   std::string grouper;               // invdiff row's grouper: otsu, cluster or std ("": the recipe's)
   int residual_pool = -1;            // invdiff row's score band: residual pooled to P x P (0: full MSE; -1: recipe's)

@@ -46,8 +46,10 @@ struct Recipe {
 };
 void to_json(nlohmann::json& j, const Recipe& r);
 
-// invdiff's defaults: multi-t score, Otsu-chosen timestep, per-condition two-way split crossed
-// with the condition, `small` G_psi in additive mix trained on t in [400, 900).
+// invdiff's defaults: multi-t score of the residual's low band (pooled to 4 x 4), Otsu-chosen
+// timestep refined by 4 draws, the cluster grouper (per-condition two-way split by the pooled
+// residual's direction) crossed with the condition, `small` G_psi in additive mix trained on
+// t in [400, 900).
 Recipe invdiff_recipe(const Preset& p);
 // The official recipe: single-t score, the std grouper (G = 8), a full `copy` G_psi in the
 // convex mix at r = 0.5, t over the whole schedule.

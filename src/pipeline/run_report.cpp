@@ -170,6 +170,9 @@ void write_run_report(const std::string& out, const nlohmann::json& run) {
     for (const auto& t : gr["score"]["refined"]["timesteps"]) ts += (ts.empty() ? "" : ", ") + std::to_string(t.get<int>());
     desc += "; score = mean of the standardised losses at t = " + ts + " (one noise draw each)";
   }
+  if (gr["score"].value("residual_pool", 0) > 0)
+    desc += "; the loss is that of the residual pooled to " + std::to_string(gr["score"]["residual_pool"].get<int>()) +
+            " x " + std::to_string(gr["score"]["residual_pool"].get<int>()) + " per channel (its low band)";
   if (gr.contains("grouper") && gr["grouper"].value("method", std::string()) == "cluster")
     desc += ". Groups: the Otsu split of the score within each prompt, refined by 2-means on each sample's residual "
             "pooled to " + std::to_string(gr["grouper"]["feature_pool"].get<int>()) + " x " +
