@@ -4,7 +4,6 @@
 
 #include <set>
 #include <stdexcept>
-#include <vector>
 
 #include "invdiff/grouper.h"
 
@@ -41,14 +40,14 @@ at::Tensor cluster_groups(const at::Tensor& features_in, const at::Tensor& score
   const int64_t D = F.size(1);
   auto W = torch::zeros({N, 2}, torch::kFloat64);
   W.select(1, 0).fill_(1.0);
+  const auto start = otsu_groups(score, labels).select(1, 1) > 0.5;  // the score's split, per condition
   std::set<int64_t> conds(labels.data_ptr<int64_t>(), labels.data_ptr<int64_t>() + N);
   for (int64_t k : conds) {
     auto idx = (labels == k).nonzero().squeeze(1);
     const int64_t n = idx.size(0);
     if (n < 2) continue;
     auto s = score.index_select(0, idx);
-    std::vector<double> sv(s.data_ptr<double>(), s.data_ptr<double>() + n);
-    auto high = s > otsu_threshold(sv);
+    auto high = start.index_select(0, idx);
     auto Fc = F.index_select(0, idx);
     Fc = Fc - Fc.mean(0);
     auto low = Fc.index({high.logical_not()});

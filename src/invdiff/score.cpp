@@ -114,16 +114,13 @@ SampleScores compute_scores(const EpsFn& eps_fn, const NoiseSchedule& sch, const
     auto y = labels.slice(0, s, s + b).repeat_interleave(M, 0);
     auto xt = sch.q_sample(x0, t, eps);
     auto pred = eps_fn(xt.to(device), t.to(device), y.to(device)).to(torch::kCPU);
-    at::Tensor loss;
-    if (opt.residual_pool > 0) {
-      auto r = torch::adaptive_avg_pool2d(pred - eps, {opt.residual_pool, opt.residual_pool});
-      loss = r.pow(2).flatten(1).mean(1);
-    } else {
-      loss = per_sample_mse(pred, eps);
-    }
-    raw.slice(0, s, s + b).copy_(loss.to(torch::kFloat64).view({b, M}));
+    const auto resid = pred - eps;
+    const auto band = opt.residual_pool > 0
+                          ? torch::adaptive_avg_pool2d(resid, {opt.residual_pool, opt.residual_pool})
+                          : resid;
+    raw.slice(0, s, s + b).copy_(band.pow(2).flatten(1).mean(1).to(torch::kFloat64).view({b, M}));
     if (P > 0) {
-      auto f = torch::adaptive_avg_pool2d(pred - eps, {P, P}).reshape({b, M, -1}).mean(1);
+      auto f = torch::adaptive_avg_pool2d(resid, {P, P}).reshape({b, M, -1}).mean(1);
       out.features.slice(0, s, s + b).copy_(f.to(torch::kFloat64));
     }
     bar.update(s + b);
