@@ -18,10 +18,11 @@
 #include "invdiff/groups_io.h"
 #include "invdiff/infer_groups.h"
 #include "invdiff/score.h"
-#include "pipeline/bench.h"
-#include "pipeline/experiment.h"
-#include "pipeline/run.h"
-#include "pipeline/stage.h"
+#include "experiment/bench.h"
+#include "experiment/experiment.h"
+#include "experiment/run.h"
+#include "experiment/stage.h"
+#include "sampling/any_model.h"
 #include "train/trainer.h"
 #include "test_util.h"
 
@@ -378,6 +379,7 @@ TEST(InferGroups, RefinedScoreAndTheClusterGrouper) {
   tiny_cfmnist(data_dir, 12, 2);
   tiny_base(data_dir, base, 4);
   auto data = load_dataset(data_dir);
+  const auto model = load_denoiser(base, torch::kCPU);
   const int64_t N = data.size();
   GroupsConfig cfg;
   cfg.score.num_timesteps = 4;
@@ -387,7 +389,7 @@ TEST(InferGroups, RefinedScoreAndTheClusterGrouper) {
   cfg.select_samples = 10;
   GroupReportOptions ro;
   ro.images = false;
-  auto s = infer_groups(data, base, cfg, join_path(d.path, "g"), torch::kCPU, false, ro);
+  auto s = infer_groups(data, &model, cfg, join_path(d.path, "g"), torch::kCPU, false, ro);
   const int64_t stride = (N + 9) / 10;
   EXPECT_EQ(s["score"]["coarse"]["rows"].get<int64_t>(), (N + stride - 1) / stride);
   EXPECT_EQ(s["score"]["coarse"]["timesteps"], nlohmann::json({125, 375, 625, 875}));
@@ -422,7 +424,7 @@ TEST(InferGroups, RefinedScoreAndTheClusterGrouper) {
   cfg.grouper = "cluster";
   cfg.feature_pool = 1;
   cfg.score.residual_pool = 2;
-  auto c = infer_groups(data, base, cfg, join_path(d.path, "c"), torch::kCPU, false, ro);
+  auto c = infer_groups(data, &model, cfg, join_path(d.path, "c"), torch::kCPU, false, ro);
   EXPECT_EQ(c["grouper"]["method"], "cluster");
   EXPECT_EQ(c["grouper"]["features"], 3);
   EXPECT_EQ(c["score"]["residual_pool"], 2);
@@ -432,7 +434,7 @@ TEST(InferGroups, RefinedScoreAndTheClusterGrouper) {
   auto g1 = read_groups(join_path(d.path, "c"));
   EXPECT_TRUE(torch::equal(g1.W.sum(1), torch::ones({N}, torch::kFloat64)));
   // Regrouping from the written scores (no model) gives the same groups.
-  infer_groups(data, "", cfg, join_path(d.path, "c2"), torch::kCPU, false, ro, join_path(d.path, "c/scores.csv"));
+  infer_groups(data, nullptr, cfg, join_path(d.path, "c2"), torch::kCPU, false, ro, join_path(d.path, "c/scores.csv"));
   EXPECT_TRUE(torch::equal(read_groups(join_path(d.path, "c2")).W, g1.W));
   nlohmann::json cj = cfg;
   EXPECT_EQ(cj["feature_pool"], 1);
@@ -441,11 +443,11 @@ TEST(InferGroups, RefinedScoreAndTheClusterGrouper) {
   EXPECT_EQ(cj.get<GroupsConfig>().feature_pool, 1);
   // A scores file without res_* columns cannot feed the cluster grouper.
   auto e2 = error_of([&] {
-    infer_groups(data, "", cfg, join_path(d.path, "c3"), torch::kCPU, false, ro, join_path(d.path, "g/scores.csv"));
+    infer_groups(data, nullptr, cfg, join_path(d.path, "c3"), torch::kCPU, false, ro, join_path(d.path, "g/scores.csv"));
   });
   EXPECT_NE(e2.find("needs residual features"), std::string::npos) << e2;
 
   cfg.select_timestep = false;
-  auto e = error_of([&] { infer_groups(data, base, cfg, join_path(d.path, "g2"), torch::kCPU, false, ro); });
+  auto e = error_of([&] { infer_groups(data, &model, cfg, join_path(d.path, "g2"), torch::kCPU, false, ro); });
   EXPECT_NE(e.find("--select-timestep"), std::string::npos) << e;
 }

@@ -6,7 +6,7 @@
 
 #include "cli/commands.h"
 #include "core/runtime.h"
-#include "pipeline/bench.h"
+#include "experiment/bench.h"
 
 namespace invdiff::cli {
 

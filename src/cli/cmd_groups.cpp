@@ -7,12 +7,14 @@
 
 #include <cstdio>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "cli/commands.h"
 #include "core/fs.h"
 #include "core/runtime.h"
 #include "data/dataset.h"
 #include "invdiff/infer_groups.h"
+#include "sampling/any_model.h"
 
 namespace invdiff::cli {
 
@@ -135,7 +137,9 @@ void add_groups_command(CLI::App& app, GlobalOptions& g) {
       cfg.feature_pool = o->feature_pool;
       cfg.cluster.whiten = !o->no_whiten;
       cfg.use_ema = o->ema;
-      summary = infer_groups(data, o->model, cfg, o->out, device, !g.quiet, o->ro, o->scores_in);
+      std::optional<Denoiser> model;
+      if (o->scores_in.empty()) model = load_denoiser(o->model, device, cfg.use_ema);
+      summary = infer_groups(data, model ? &*model : nullptr, cfg, o->out, device, !g.quiet, o->ro, o->scores_in);
       print_summary(summary, data.size());
     }
     print_report(summary["report"], o->out);

@@ -5,7 +5,7 @@
 
 #include "cli/commands.h"
 #include "core/runtime.h"
-#include "pipeline/run.h"
+#include "experiment/run.h"
 
 namespace invdiff::cli {
 

@@ -9,8 +9,8 @@
 #include "core/fs.h"
 #include "core/runtime.h"
 #include "data/image_io.h"
-#include "pipeline/any_model.h"
-#include "pipeline/generate.h"
+#include "sampling/any_model.h"
+#include "sampling/generate.h"
 
 namespace invdiff::cli {
 

@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "eval/colour.h"
+#include "data/palette.h"
 
 namespace at { class Tensor; }
 

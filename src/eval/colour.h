@@ -4,21 +4,11 @@
 #include <string>
 #include <vector>
 
+#include "data/palette.h"
+
 namespace at { class Tensor; }
 
 namespace invdiff {
-
-struct Colour {
-  std::string name;
-  float r, g, b;
-};
-
-// red, green, blue, yellow, magenta, cyan: the first K are the benchmark's default palette.
-const std::vector<Colour>& default_palette();
-
-// The palette a dataset directory's manifest.json records (cfmnist writes one); empty when the
-// directory has no manifest or no palette, i.e. the dataset has no colour oracle.
-std::vector<Colour> manifest_palette(const std::string& dataset_dir);
 
 // Foreground = pixels whose brightest channel exceeds this share of full scale.
 constexpr double kForegroundThreshold = 0.2;

@@ -21,7 +21,7 @@
 #include "eval/features.h"
 #include "eval/image_folder.h"
 #include "eval/report.h"
-#include "pipeline/any_model.h"
+#include "sampling/any_model.h"
 
 namespace invdiff {
 

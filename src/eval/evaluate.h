@@ -11,7 +11,7 @@
 #include <c10/core/Device.h>
 
 #include "eval/metrics.h"
-#include "pipeline/generate.h"
+#include "sampling/generate.h"
 
 namespace invdiff {
 

@@ -8,8 +8,6 @@
 
 #include "core/fs.h"
 #include "invdiff/groups_io.h"
-#include "pipeline/any_model.h"
-#include "train/checkpoint.h"
 
 namespace invdiff {
 
@@ -86,7 +84,7 @@ nlohmann::json write_group_outputs(const ImageDataset& data, GroupTable& table, 
 }
 }  // namespace
 
-nlohmann::json infer_groups(const ImageDataset& data, const std::string& model_path, const GroupsConfig& cfg,
+nlohmann::json infer_groups(const ImageDataset& data, const Denoiser* model, const GroupsConfig& cfg,
                             const std::string& out_dir, const c10::Device& device, bool progress,
                             const GroupReportOptions& report, const std::string& scores_csv) {
   ensure_dir(out_dir);
@@ -104,18 +102,14 @@ nlohmann::json infer_groups(const ImageDataset& data, const std::string& model_p
     summary["model"] = nullptr;
     summary["scores_from"] = absolute(scores_csv);
   } else {
-    if (model_path.empty()) throw std::invalid_argument("groups: a base model (-m) or a scores file is required");
-    LoadModelOptions lo;
-    lo.use_ema = cfg.use_ema;
-    auto model = load_any_model(model_path, device, lo);
-    if (model.class_names() != data.class_names)
+    if (!model) throw std::invalid_argument("groups: a base model (-m) or a scores file is required");
+    if (model->class_names != data.class_names)
       throw std::runtime_error("groups: the dataset's classes differ from the model's");
-    const auto& u = model.unet_config();
-    if (data.images.size(1) != u.in_channels || data.images.size(2) != u.image_size)
+    if (data.images.size(1) != model->channels || data.images.size(2) != model->image_size)
       throw std::runtime_error("groups: the dataset's image shape differs from the model's");
-    if (cfg.score.residual_pool > u.image_size || score_opt.feature_pool > u.image_size)
+    if (cfg.score.residual_pool > model->image_size || score_opt.feature_pool > model->image_size)
       throw std::invalid_argument("groups: a residual pool size exceeds the image size (" +
-                                  std::to_string(u.image_size) + ")");
+                                  std::to_string(model->image_size) + ")");
     if (cfg.refine_draws > 0) {
       if (!cfg.select_timestep || cfg.score.method != ScoreMethod::MultiT)
         throw std::invalid_argument("groups: refine draws need --select-timestep with the multi-t score");
@@ -126,22 +120,22 @@ nlohmann::json infer_groups(const ImageDataset& data, const std::string& model_p
       std::vector<std::string> keys;
       for (int64_t i = 0; i < N; i += stride) keys.push_back(data.files[static_cast<size_t>(i)]);
       auto labels = data.labels.index_select(0, idx);
-      auto coarse = compute_scores(model.eps, model.schedule(), data.images.index_select(0, idx), labels, keys,
+      auto coarse = compute_scores(model->eps, model->schedule, data.images.index_select(0, idx), labels, keys,
                                    cfg.score, device, progress);  // no features: it only picks the timestep
       select_timestep_otsu(coarse, labels);
       ScoreOptions fine = score_opt;
-      fine.timesteps = refine_timesteps(coarse.selected_timestep, cfg.refine_draws, model.schedule().T(),
+      fine.timesteps = refine_timesteps(coarse.selected_timestep, cfg.refine_draws, model->schedule.T(),
                                         static_cast<int>(coarse.timesteps.size()));
-      scores = compute_scores(model.eps, model.schedule(), data.images, data.labels, data.files, fine, device, progress);
+      scores = compute_scores(model->eps, model->schedule, data.images, data.labels, data.files, fine, device, progress);
       scores.selected_timestep = coarse.selected_timestep;
       scores.selection_criterion = coarse.selection_criterion;
       coarse_facts = {{"timesteps", coarse.timesteps}, {"rows", keys.size()}};
     } else {
-      scores = compute_scores(model.eps, model.schedule(), data.images, data.labels, data.files, score_opt, device,
+      scores = compute_scores(model->eps, model->schedule, data.images, data.labels, data.files, score_opt, device,
                               progress);
     }
-    summary["model"] = absolute(checkpoint_path(model_path));
-    summary["model_kind"] = model.kind;
+    summary["model"] = model->path;
+    summary["model_kind"] = model->kind;
   }
   const double t_scores = seconds_since(t0);
   // Refined scores already average the draws around the chosen timestep (a reused scores.csv

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "data/dataset.h"
+#include "diffusion/denoiser.h"
 #include "invdiff/group_report.h"
 #include "invdiff/cluster_groups.h"
 #include "invdiff/grouper.h"
@@ -25,7 +26,7 @@ struct GroupsConfig {
   // split refined by 2-means on the pooled residuals (cluster_groups.h)
   std::string grouper = "std";
   GrouperOptions grouper_opt;      // std grouper settings (its seed is the score's)
-  bool use_ema = true;             // score with the EMA weights
+  bool use_ema = true;             // score with the EMA weights (the caller loads them)
   // With select_timestep: choose the timestep on a subset (select_samples rows, every k-th; 0:
   // all), then score every row at refine_draws timesteps around it and average their z-scores
   // (0: off; the chosen column's one draw is the score).
@@ -37,10 +38,10 @@ struct GroupsConfig {
 void to_json(nlohmann::json& j, const GroupsConfig& c);
 void from_json(const nlohmann::json& j, GroupsConfig& c);
 
-// Label-free groups for `data` from the base model at `model_path` (scores_csv non-empty: reuse
-// those scores instead of scoring). Writes out_dir/{scores.csv, groups.csv, summary.json,
+// Label-free groups for `data` from a loaded model (loaded with cfg.use_ema's weights by the
+// caller; null when scores_csv is non-empty: those scores are reused instead of scoring). Writes out_dir/{scores.csv, groups.csv, summary.json,
 // report.md, report.json} and returns summary.json's content (with the report under "report").
-nlohmann::json infer_groups(const ImageDataset& data, const std::string& model_path, const GroupsConfig& cfg,
+nlohmann::json infer_groups(const ImageDataset& data, const Denoiser* model, const GroupsConfig& cfg,
                             const std::string& out_dir, const c10::Device& device, bool progress = false,
                             const GroupReportOptions& report = {}, const std::string& scores_csv = "");
 

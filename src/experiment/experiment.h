@@ -1,6 +1,6 @@
-// The building blocks `invdiff run` and `invdiff bench` share: presets, recipes (how one
-// debiased model is made), and resumable stages (pipeline/stage.h) for data, base model,
-// groups, the min step, the reweighting baseline and evaluation. Every stage writes into its
+// The stage runner `invdiff run` and `invdiff bench` share: resumable stages
+// (experiment/stage.h) for data, base model, groups, the min step, the reweighting baseline and
+// evaluation, each made from a recipe (experiment/recipes.h). Every stage writes into its
 // own directory and returns a JSON result (timings included) that the reports read.
 #pragma once
 #include <cmath>
@@ -13,53 +13,11 @@
 #include <c10/core/Device.h>
 
 #include "data/dataset.h"
-#include "invdiff/debias.h"
-#include "invdiff/guidance.h"
-#include "invdiff/infer_groups.h"
+#include "experiment/recipes.h"
 #include "model/unet.h"
 #include "train/trainer.h"
 
 namespace invdiff {
-
-// Budgets chosen from measured throughput on the 2-core machine (docs/pipeline.md).
-struct Preset {
-  std::string name;
-  int64_t base_steps;
-  int64_t debias_steps;
-  int64_t reweight_steps;
-  int64_t samples_per_class;
-  int score_timesteps;  // M of the multi-t score
-};
-Preset get_preset(const std::string& name);  // quick or full
-
-// How one debiased model is made.
-struct Recipe {
-  std::string name;                    // directory name, e.g. "invdiff"
-  std::string label;                   // table row, e.g. "InvDiff, invdiff defaults"
-  std::string groups = "inferred";     // inferred | oracle | none (ERM control) | reweight
-  GroupsConfig groups_cfg;             // inferred
-  std::vector<std::string> oracle_columns{"class_name", "colour_name"};  // oracle, reweight
-  bool hard_groups = false, cross_class = false;
-  GuidanceConfig guidance;
-  DebiasConfig debias;
-  int64_t reweight_steps = 0;          // reweight: fine-tuning steps of the whole base model
-};
-void to_json(nlohmann::json& j, const Recipe& r);
-
-// invdiff's defaults: multi-t score of the residual's low band (pooled to 4 x 4), Otsu-chosen
-// timestep refined by 4 draws, the cluster grouper (per-condition two-way split by the pooled
-// residual's direction) crossed with the condition, `small` G_psi in additive mix trained on
-// t in [400, 900).
-Recipe invdiff_recipe(const Preset& p);
-// The official recipe: single-t score, the std grouper (G = 8), a full `copy` G_psi in the
-// convex mix at r = 0.5, t over the whole schedule.
-Recipe official_recipe(const Preset& p);
-// The ERM control: invdiff's min step with no groups (plain mean loss).
-Recipe erm_recipe(const Preset& p);
-// Oracle groups (true class x colour) with invdiff's min step: the label-free upper bound.
-Recipe oracle_recipe(const Preset& p);
-// Plain fine-tuning of the base model with inverse oracle-group-frequency weights.
-Recipe reweight_recipe(const Preset& p);
 
 // Shared context of one run: where the data lives, the device, the evaluation classifier.
 class Experiment {

@@ -1,9 +1,11 @@
-#include "pipeline/any_model.h"
+#include "sampling/any_model.h"
 
 #include <torch/torch.h>
 
+#include <filesystem>
+
 #include "invdiff/guided_checkpoint.h"
-#include "pipeline/generate.h"
+#include "sampling/generate.h"
 
 namespace invdiff {
 
@@ -24,9 +26,15 @@ nlohmann::json AnyModel::describe() const {
   return j;
 }
 
+Denoiser AnyModel::denoiser() const {
+  const auto& u = unet_config();
+  return Denoiser{eps, schedule(), class_names(), u.in_channels, u.image_size, path, kind};
+}
+
 AnyModel load_any_model(const std::string& dir_or_file, const c10::Device& device, const LoadModelOptions& opt) {
   std::string path = checkpoint_path(dir_or_file);
   AnyModel m;
+  m.path = std::filesystem::absolute(path).lexically_normal().string();
   m.meta = read_checkpoint_meta(path);
   m.kind = m.meta.value("kind", std::string("diffusion"));
   if (m.kind == "guided") {
@@ -50,6 +58,12 @@ AnyModel load_any_model(const std::string& dir_or_file, const c10::Device& devic
     m.eps = model_eps_fn(m.base);
   }
   return m;
+}
+
+Denoiser load_denoiser(const std::string& dir_or_file, const c10::Device& device, bool use_ema) {
+  LoadModelOptions lo;
+  lo.use_ema = use_ema;
+  return load_any_model(dir_or_file, device, lo).denoiser();
 }
 
 }  // namespace invdiff

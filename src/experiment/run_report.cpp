@@ -1,4 +1,4 @@
-#include "pipeline/run_report.h"
+#include "experiment/run_report.h"
 
 #include <cstdio>
 #include <vector>

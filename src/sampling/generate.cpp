@@ -1,4 +1,4 @@
-#include "pipeline/generate.h"
+#include "sampling/generate.h"
 
 #include <torch/torch.h>
 

@@ -1,4 +1,4 @@
-#include "pipeline/bench.h"
+#include "experiment/bench.h"
 
 #include <torch/torch.h>
 
@@ -9,8 +9,8 @@
 #include <stdexcept>
 
 #include "core/fs.h"
-#include "pipeline/experiment.h"
-#include "pipeline/run_report.h"
+#include "experiment/experiment.h"
+#include "experiment/run_report.h"
 
 namespace invdiff {
 

@@ -1,4 +1,4 @@
-#include "pipeline/run.h"
+#include "experiment/run.h"
 
 #include <torch/torch.h>
 
@@ -6,8 +6,8 @@
 #include <cstdio>
 
 #include "core/fs.h"
-#include "pipeline/experiment.h"
-#include "pipeline/run_report.h"
+#include "experiment/experiment.h"
+#include "experiment/run_report.h"
 
 namespace invdiff {
 

@@ -1,4 +1,4 @@
-#include "pipeline/stage.h"
+#include "experiment/stage.h"
 
 #include <stdexcept>
 

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "diffusion/denoiser.h"
 #include "diffusion/samplers.h"
 #include "train/checkpoint.h"
 
@@ -28,6 +29,7 @@ struct AnyModel {
   std::shared_ptr<GuidedModel> guided;  // null for a base model
   EpsFn eps;                            // no autograd
   nlohmann::json meta;                  // the loaded checkpoint's meta
+  std::string path;                     // the checkpoint file, absolute
   double guidance_ratio = NAN;          // the r sampling uses (guided only)
 
   const NoiseSchedule& schedule() const { return base.schedule; }
@@ -37,8 +39,12 @@ struct AnyModel {
   // What to add to every output's generation metadata (kind; guided: variant, mix, r used,
   // r trained with, base path, parameter counts).
   nlohmann::json describe() const;
+  // The view the max step scores with (diffusion/denoiser.h).
+  Denoiser denoiser() const;
 };
 
 AnyModel load_any_model(const std::string& dir_or_file, const c10::Device& device, const LoadModelOptions& opt = {});
+// load_any_model(...).denoiser(): what `groups` scores with.
+Denoiser load_denoiser(const std::string& dir_or_file, const c10::Device& device, bool use_ema = true);
 
 }  // namespace invdiff
