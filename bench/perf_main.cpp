@@ -92,7 +92,7 @@ int main(int argc, char** argv) {
     // group objective: what `invdiff debias` runs per step. torch_ref.py builds the same with
     // a `copy` G_psi.
     GuidanceConfig gc;
-    gc.variant = parse_guidance_variant(variant);
+    gc.variant = parse_enum<GuidanceVariant>(variant);
     auto guided = std::make_shared<GuidedModel>(net, gc);
     std::vector<torch::Tensor> params;
     for (auto& [name, p] : guided->g->trainable_parameters()) params.push_back(p);

@@ -4,6 +4,7 @@
 
 #include "core/csv.h"
 #include "core/fs.h"
+#include "core/json.h"
 #include "core/runtime.h"
 #include "test_util.h"
 
@@ -62,4 +63,22 @@ TEST(Runtime, ThreadsAndOptimisedBlas) {
   EXPECT_EQ(info.threads, 2);
   // The set-up installs libopenblas0-openmp; the reference BLAS is ~20x slower.
   EXPECT_TRUE(info.blas_optimised) << "active BLAS: " << info.blas;
+}
+
+TEST(Json, NonDefaultFieldsKeepsOnlyWhatDiffers) {
+  auto d = nlohmann::json::parse(R"({"a":1,"b":{"x":1,"y":2},"c":[1,2],"e":null})");
+  auto v = nlohmann::json::parse(R"({"a":1,"b":{"x":1,"y":3},"c":[1,2],"e":0.5,"new":true})");
+  EXPECT_EQ(non_default_fields(v, d), nlohmann::json::parse(R"({"b":{"y":3},"e":0.5,"new":true})"));
+  EXPECT_EQ(non_default_fields(d, d), nlohmann::json::object());
+  EXPECT_EQ(non_default_fields(nlohmann::json(3), d), nlohmann::json(3));
+}
+
+TEST(Json, OptionalIsNullOrValue) {
+  std::optional<double> unset, set = 0.25;
+  EXPECT_TRUE(nlohmann::json(unset).is_null());
+  EXPECT_EQ(nlohmann::json(set), 0.25);
+  EXPECT_FALSE(nlohmann::json(nullptr).get<std::optional<double>>().has_value());
+  EXPECT_EQ(nlohmann::json(2.5).get<std::optional<double>>().value(), 2.5);
+  EXPECT_EQ(join_choices({"a"}), "a");
+  EXPECT_EQ(join_choices({"a", "b", "c"}), "a, b or c");
 }

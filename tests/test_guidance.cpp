@@ -44,7 +44,7 @@ GuidanceConfig gcfg(GuidanceVariant v, MixMode m, double r = NAN) {
   GuidanceConfig c;
   c.variant = v;
   c.mix = m;
-  c.ratio = r;
+  if (!std::isnan(r)) c.ratio = r;  // NaN: the mix's default
   c.lora_rank = 2;
   c.lora_alpha = 2;
   return c;
@@ -58,8 +58,8 @@ TEST(Guidance, AdditiveVariantsStartExactlyAtTheBase) {
     auto ref = base->forward(b.x, b.t, b.y).detach();
     GuidedModel gm(base, gcfg(v, MixMode::Additive));
     // r = 1 and r = 3: G = 0 exactly, so eps_hat = eps_theta bit for bit.
-    EXPECT_TRUE(torch::equal(gm.forward(b.x, b.t, b.y), ref)) << guidance_variant_name(v);
-    EXPECT_TRUE(torch::equal(gm.forward(b.x, b.t, b.y, 3.0), ref)) << guidance_variant_name(v);
+    EXPECT_TRUE(torch::equal(gm.forward(b.x, b.t, b.y), ref)) << enum_name(v);
+    EXPECT_TRUE(torch::equal(gm.forward(b.x, b.t, b.y, 3.0), ref)) << enum_name(v);
     EXPECT_GT(gm.num_trainable(), 0);
   }
 }
@@ -72,7 +72,7 @@ TEST(Guidance, ConvexStartsAtTheBaseForCopyAndLoraAndRefusesSmall) {
       auto ref = base->forward(b.x, b.t, b.y).detach();
       GuidedModel gm(base, gcfg(v, MixMode::Convex, r));
       // G starts as eps_theta: (1 - r) eps + r eps = eps up to rounding (exact at r = 0.5).
-      EXPECT_TRUE(torch::allclose(gm.forward(b.x, b.t, b.y), ref, 0, 1e-6)) << guidance_variant_name(v) << " r=" << r;
+      EXPECT_TRUE(torch::allclose(gm.forward(b.x, b.t, b.y), ref, 0, 1e-6)) << enum_name(v) << " r=" << r;
     }
   }
   EXPECT_THROW(gcfg(GuidanceVariant::Small, MixMode::Convex).validate(), std::invalid_argument);
@@ -130,7 +130,7 @@ TEST(Guidance, TrainingGLeavesTheBaseBitIdenticalAndBuildsNoGraphForIt) {
     }
     auto after = base->parameters();
     for (size_t i = 0; i < before.size(); ++i) {
-      EXPECT_TRUE(torch::equal(before[i], after[i])) << guidance_variant_name(v) << " parameter " << i;
+      EXPECT_TRUE(torch::equal(before[i], after[i])) << enum_name(v) << " parameter " << i;
       EXPECT_FALSE(after[i].grad().defined()) << "the base took part in autograd";
     }
     // ... and G did move.
@@ -165,7 +165,7 @@ TEST(Guidance, GuidedCheckpointRoundTrips) {
     auto loaded = load_guided_model(path, torch::kCPU, /*use_ema=*/false);
     EXPECT_DOUBLE_EQ(loaded.model->ratio(), 1.5);
     EXPECT_TRUE(torch::equal(loaded.model->forward(b.x, b.t, b.y), gm.forward(b.x, b.t, b.y).detach()))
-        << guidance_variant_name(v);
+        << enum_name(v);
     // EMA weights are loaded by default and differ.
     auto with_ema = load_guided_model(path, torch::kCPU);
     EXPECT_FALSE(torch::equal(with_ema.model->forward(b.x, b.t, b.y), loaded.model->forward(b.x, b.t, b.y)));

@@ -7,6 +7,7 @@
 #include "model/unet.h"
 #include "train/checkpoint.h"
 #include "train/ema.h"
+#include "train/optim.h"
 #include "train/trainer.h"
 #include "test_util.h"
 

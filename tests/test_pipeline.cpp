@@ -290,7 +290,7 @@ TEST(Bench, TinyBenchAggregatesSeedsAndReusesCells) {
 
   // -G: only the invdiff row's groups change (std grouper with G groups), in tagged cells.
   BenchOptions g = o;
-  g.guidance_ratio = NAN;
+  g.guidance_ratio.reset();
   g.seeds = 1;
   g.rows = {"invdiff", "oracle"};
   g.groups = 3;
@@ -308,9 +308,9 @@ TEST(Bench, TinyBenchAggregatesSeedsAndReusesCells) {
   EXPECT_EQ(bg["rows"]["oracle"]["cells"][0]["bias"], b["rows"]["oracle"]["cells"][0]["bias"]);
   // --grouper / --residual-pool: the invdiff row's max step only, tagged the same way.
   BenchOptions og = g;
-  og.groups = 0;
+  og.groups.reset();
   og.rows = {"invdiff"};
-  og.grouper = "otsu";
+  og.grouper = GrouperKind::Otsu;
   og.residual_pool = 0;
   run_bench(og, torch::kCPU, false);
   EXPECT_TRUE(file_exists(join_path(o.out, "bench_steps4_otsu_pool0.md")));
@@ -384,7 +384,7 @@ TEST(InferGroups, RefinedScoreAndTheClusterGrouper) {
   GroupsConfig cfg;
   cfg.score.num_timesteps = 4;
   cfg.select_timestep = true;
-  cfg.grouper = "otsu";
+  cfg.grouper = GrouperKind::Otsu;
   cfg.refine_draws = 3;
   cfg.select_samples = 10;
   GroupReportOptions ro;
@@ -401,27 +401,28 @@ TEST(InferGroups, RefinedScoreAndTheClusterGrouper) {
   auto l = back.z.mean(1);
   EXPECT_TRUE(torch::allclose(back.score, l - l.min() + 1.0, 1e-6, 1e-6));
 
-  // The options enter the stage key only when used: groups made before they existed keep theirs.
-  nlohmann::json on = cfg, off = GroupsConfig{};
+  // A stage key holds only the fields that differ from the defaults, so adding an option with a
+  // default keeps every existing key; the config reads back as written.
+  nlohmann::json on = config_key(cfg);
   EXPECT_EQ(on["refine_draws"], 3);
   EXPECT_EQ(on["select_samples"], 10);
-  EXPECT_FALSE(off.contains("refine_draws"));
-  EXPECT_FALSE(off.contains("select_samples"));
-  auto back_cfg = on.get<GroupsConfig>();
+  EXPECT_EQ(on["grouper"], "otsu");
+  EXPECT_EQ(on["score"], nlohmann::json({{"num_timesteps", 4}}));
+  EXPECT_FALSE(on.contains("feature_pool"));
+  EXPECT_FALSE(on.contains("cluster"));
+  EXPECT_EQ(config_key(GroupsConfig{}), nlohmann::json::object());
+  auto back_cfg = nlohmann::json(cfg).get<GroupsConfig>();
   EXPECT_EQ(back_cfg.refine_draws, 3);
   EXPECT_EQ(back_cfg.select_samples, 10);
-
-  EXPECT_FALSE(on.contains("feature_pool"));
-  EXPECT_FALSE(on.contains("residual_pool"));
-  // A config written before the new options existed reads back and writes out unchanged.
-  const auto old = nlohmann::json::parse(
-      R"({"c":0.0,"ema":true,"grouper":"otsu","grouper_lr":0.01,"grouper_steps":500,"groups":8,"num_timesteps":4,)"
-      R"("per_condition":true,"refine_draws":4,"score":"multi-t","seed":0,"select_samples":6000,)"
-      R"("select_timestep":true,"timesteps":[]})");
-  EXPECT_EQ(nlohmann::json(old.get<GroupsConfig>()), old);
+  EXPECT_EQ(back_cfg.grouper, GrouperKind::Otsu);
+  EXPECT_EQ(nlohmann::json(back_cfg), nlohmann::json(cfg));
+  // Absent keys keep the defaults; an unknown grouper name is an error, not the first one.
+  EXPECT_EQ(nlohmann::json::parse(R"({"refine_draws":2})").get<GroupsConfig>().select_samples, 6000);
+  auto eg = error_of([] { nlohmann::json::parse(R"({"grouper":"kmeans"})").get<GroupsConfig>(); });
+  EXPECT_NE(eg.find("unknown grouper 'kmeans' (std, otsu or cluster)"), std::string::npos) << eg;
 
   // Cluster grouper: residual pooled to 1 x 1 per channel (3 features), score band 2 x 2.
-  cfg.grouper = "cluster";
+  cfg.grouper = GrouperKind::Cluster;
   cfg.feature_pool = 1;
   cfg.score.residual_pool = 2;
   auto c = infer_groups(data, &model, cfg, join_path(d.path, "c"), torch::kCPU, false, ro);
@@ -436,11 +437,11 @@ TEST(InferGroups, RefinedScoreAndTheClusterGrouper) {
   // Regrouping from the written scores (no model) gives the same groups.
   infer_groups(data, nullptr, cfg, join_path(d.path, "c2"), torch::kCPU, false, ro, join_path(d.path, "c/scores.csv"));
   EXPECT_TRUE(torch::equal(read_groups(join_path(d.path, "c2")).W, g1.W));
-  nlohmann::json cj = cfg;
+  nlohmann::json cj = config_key(cfg);
   EXPECT_EQ(cj["feature_pool"], 1);
-  EXPECT_EQ(cj["residual_pool"], 2);
-  EXPECT_EQ(cj["cluster_whiten"], true);
-  EXPECT_EQ(cj.get<GroupsConfig>().feature_pool, 1);
+  EXPECT_EQ(cj["score"]["residual_pool"], 2);
+  EXPECT_FALSE(cj.contains("cluster"));  // whiten = true is the default
+  EXPECT_EQ(nlohmann::json(cfg).get<GroupsConfig>().feature_pool, 1);
   // A scores file without res_* columns cannot feed the cluster grouper.
   auto e2 = error_of([&] {
     infer_groups(data, nullptr, cfg, join_path(d.path, "c3"), torch::kCPU, false, ro, join_path(d.path, "g/scores.csv"));

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "cli/options.h"
 #include "core/fs.h"
 #include "core/runtime.h"
 #include "data/dataset.h"
@@ -19,7 +20,7 @@ namespace invdiff::cli {
 void add_debias_command(CLI::App& app, GlobalOptions& g) {
   auto* cmd = app.add_subcommand("debias", "Train the invariant guidance module G_psi on inferred groups (the min step)");
   struct Opts {
-    std::string model, groups, data, out = "guided", variant = "copy", mix = "additive", target;
+    std::string model, groups, data, out = "guided", target;
     std::vector<int> t_range;
     bool resume = false, hard = false, cross_class = false;
     GuidanceConfig gcfg;
@@ -31,9 +32,9 @@ void add_debias_command(CLI::App& app, GlobalOptions& g) {
   cmd->add_option("--data", o->data, "dataset directory the groups were inferred on")->required();
   cmd->add_option("-o,--out", o->out, "output directory")->capture_default_str();
   cmd->add_option("--target", o->target, "condition column (default: the manifest's)");
-  cmd->add_option("--variant", o->variant, "G_psi: copy, small or lora")->check(CLI::IsMember({"copy", "small", "lora"}))->capture_default_str();
-  cmd->add_option("--mix", o->mix, "additive (eps + r G) or convex ((1 - r) eps + r G)")->check(CLI::IsMember({"additive", "convex"}))->capture_default_str();
-  cmd->add_option("--guidance-ratio", o->gcfg.ratio, "r, used in training and stored for sampling (default 1 additive, 0.5 convex)");
+  add_enum(cmd, "--variant", o->gcfg.variant, "G_psi: copy, small or lora");
+  add_enum(cmd, "--mix", o->gcfg.mix, "additive (eps + r G) or convex ((1 - r) eps + r G)");
+  add_optional(cmd, "--guidance-ratio", o->gcfg.ratio, "r, used in training and stored for sampling (default 1 additive, 0.5 convex)");
   cmd->add_option("--lora-rank", o->gcfg.lora_rank, "lora: adapter rank")->check(CLI::PositiveNumber)->capture_default_str();
   cmd->add_option("--lora-alpha", o->gcfg.lora_alpha, "lora: adapter scale alpha / rank")->check(CLI::PositiveNumber)->capture_default_str();
   cmd->add_option("--small-ch", o->gcfg.small_channels, "small: base channels of G (0: half the base's)")->capture_default_str();
@@ -43,21 +44,10 @@ void add_debias_command(CLI::App& app, GlobalOptions& g) {
   cmd->add_flag("--hard-groups", o->hard, "use each sample's argmax group (one-hot) instead of the soft weights");
   cmd->add_flag("--cross-class", o->cross_class, "cross the groups with the condition (G x classes groups)");
   cmd->add_flag("--resume", o->resume, "continue the checkpoint in --out");
-  cmd->add_option("--steps", o->dcfg.steps, "optimiser steps")->check(CLI::PositiveNumber)->capture_default_str();
-  cmd->add_option("-b,--batch-size", o->dcfg.batch_size, "batch size")->check(CLI::PositiveNumber)->capture_default_str();
-  cmd->add_option("--lr", o->dcfg.lr, "peak learning rate (AdamW)")->check(CLI::PositiveNumber)->capture_default_str();
-  cmd->add_option("--warmup", o->dcfg.warmup, "linear warm-up steps")->capture_default_str();
-  cmd->add_option("--weight-decay", o->dcfg.weight_decay, "AdamW weight decay")->capture_default_str();
-  cmd->add_option("--grad-clip", o->dcfg.grad_clip, "gradient norm clip (0: off)")->capture_default_str();
-  cmd->add_option("--ema-decay", o->dcfg.ema_decay, "EMA decay (with warm-up)")->capture_default_str();
-  cmd->add_option("--p-uncond", o->dcfg.p_uncond, "condition dropout for classifier-free guidance")->check(CLI::Range(0.0, 1.0))->capture_default_str();
-  cmd->add_option("--seed", o->dcfg.seed, "seed for init, batches and noise")->capture_default_str();
-  cmd->add_option("--checkpoint-every", o->dcfg.checkpoint_every, "steps between checkpoints")->capture_default_str();
+  add_optim_options(cmd, o->dcfg);
   cmd->callback([o, &g] {
     setup_runtime(g);
     auto device = parse_device(g.device);
-    o->gcfg.variant = parse_guidance_variant(o->variant);
-    o->gcfg.mix = parse_mix_mode(o->mix);
     o->gcfg.validate();
     if (!o->t_range.empty()) {
       o->dcfg.t_lo = o->t_range.at(0);
@@ -72,7 +62,7 @@ void add_debias_command(CLI::App& app, GlobalOptions& g) {
     auto r = debias_train(data, gw.W, o->model, o->gcfg, o->dcfg, o->out, o->resume, device, gw.info, !g.quiet);
     if (g.quiet)  // otherwise debias_train printed the counts when it started
       std::printf("G_psi (%s, %s mix, r = %g): %ld trainable / %ld frozen parameters\n",
-                guidance_variant_name(r.guidance.variant).c_str(), mix_mode_name(r.guidance.mix).c_str(),
+                enum_name(r.guidance.variant).c_str(), enum_name(r.guidance.mix).c_str(),
                 r.guidance.effective_ratio(), (long)r.parameters["trainable"].get<int64_t>(),
                 (long)r.parameters["frozen"].get<int64_t>());
     std::printf("trained %ld steps (%.2f steps/s), final loss %.4f -> %s/checkpoint.pt\n", (long)r.steps_done,

@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "cli/commands.h"
+#include "cli/options.h"
 #include "core/runtime.h"
 #include "eval/evaluate.h"
 
@@ -32,7 +33,7 @@ void add_eval_command(CLI::App& app, GlobalOptions& g) {
   cmd->add_option("--seed", e.seed, "sampling seed; also the --reference halves and KID subsets")->capture_default_str();
   cmd->add_option("--gen-batch-size", e.gen.batch_size, "images per network call when sampling")->check(CLI::PositiveNumber)->capture_default_str();
   cmd->add_flag("!--no-ema", e.use_ema, "sample with the raw weights instead of the EMA");
-  cmd->add_option("--guidance-ratio", e.guidance_ratio, "guided models: override the stored ratio r");
+  add_optional(cmd, "--guidance-ratio", e.guidance_ratio, "guided models: override the stored ratio r");
   cmd->add_option("--classifier", e.classifier,
                   "faithfulness classifier checkpoint (default: OUT/../classifier, trained there on first use)");
   cmd->add_option("--features", e.features,

@@ -10,6 +10,7 @@
 #include <optional>
 
 #include "cli/commands.h"
+#include "cli/options.h"
 #include "core/fs.h"
 #include "core/runtime.h"
 #include "data/dataset.h"
@@ -55,52 +56,46 @@ void print_report(const nlohmann::json& rep, const std::string& out) {
 void add_groups_command(CLI::App& app, GlobalOptions& g) {
   auto* cmd = app.add_subcommand("groups", "Infer bias groups without bias labels (the max step), or write oracle groups");
   struct Opts {
-    std::string model, data, out = "groups", score = "multi-t", split = "train", target, grouper = "std", scores_in;
+    std::string model, data, out = "groups", split = "train", target, scores_in;
     std::vector<std::string> oracle;
     int64_t limit = -1;
-    bool ema = true, global_std = false, no_images = false, select_t = false, no_whiten = false;
-    int feature_pool = GroupsConfig{}.feature_pool;
-    int refine = 0;
-    int64_t select_samples = GroupsConfig{}.select_samples;
-    ScoreOptions so;
-    GrouperOptions go;
+    bool global_std = false, no_images = false, no_whiten = false;
+    GroupsConfig cfg;  // the flags write into it directly
     GroupReportOptions ro;
   };
   auto o = std::make_shared<Opts>();
   cmd->add_option("-m,--model", o->model, "frozen base model (checkpoint file or directory)");
   cmd->add_option("--data", o->data, "dataset directory")->required();
   cmd->add_option("-o,--out", o->out, "output directory")->capture_default_str();
-  cmd->add_option("-G,--groups", o->go.groups, "number of groups")->check(CLI::Range(2, 1000))->capture_default_str();
-  cmd->add_option("--score", o->score, "per-sample score: multi-t or single-t (the official one-draw estimator)")
-      ->check(CLI::IsMember({"multi-t", "single-t"}))->capture_default_str();
-  cmd->add_option("-M,--num-timesteps", o->so.num_timesteps, "multi-t: timesteps (m + 0.5) T / M")
+  cmd->add_option("-G,--groups", o->cfg.grouper_opt.groups, "number of groups")->check(CLI::Range(2, 1000))->capture_default_str();
+  add_enum(cmd, "--score", o->cfg.score.method, "per-sample score: multi-t or single-t (the official one-draw estimator)");
+  cmd->add_option("-M,--num-timesteps", o->cfg.score.num_timesteps, "multi-t: timesteps (m + 0.5) T / M")
       ->check(CLI::Range(1, 10000))->capture_default_str();
-  cmd->add_option("--timesteps", o->so.timesteps, "multi-t: explicit timesteps (overrides -M)")->delimiter(',');
-  cmd->add_flag("--select-timestep", o->select_t,
+  cmd->add_option("--timesteps", o->cfg.score.timesteps, "multi-t: explicit timesteps (overrides -M)")->delimiter(',');
+  cmd->add_flag("--select-timestep", o->cfg.select_timestep,
                 "multi-t: score = the one timestep whose per-condition scores split most cleanly in two (Otsu "
                 "explained variance; label-free), instead of the mean over timesteps");
-  cmd->add_option("--refine-draws", o->refine, "with --select-timestep: score every row at K timesteps around the "
+  cmd->add_option("--refine-draws", o->cfg.refine_draws, "with --select-timestep: score every row at K timesteps around the "
                   "chosen one and average them (less noise; 0: off)")->check(CLI::Range(0, 64))->capture_default_str();
-  cmd->add_option("--select-samples", o->select_samples, "with --refine-draws: rows (every k-th) the timestep is "
+  cmd->add_option("--select-samples", o->cfg.select_samples, "with --refine-draws: rows (every k-th) the timestep is "
                   "chosen on (0: all)")->check(CLI::NonNegativeNumber)->capture_default_str();
-  cmd->add_option("--residual-pool", o->so.residual_pool,
+  cmd->add_option("--residual-pool", o->cfg.score.residual_pool,
                   "score the residual eps_theta - eps average-pooled to P x P per channel (its low-frequency band; "
                   "0: full-resolution MSE)")->check(CLI::Range(0, 4096))->capture_default_str();
   cmd->add_flag("--global-standardise", o->global_std, "multi-t: standardise over all samples, not per condition");
-  cmd->add_option("--seed", o->so.seed, "seed of the score noise and the grouper init")->capture_default_str();
-  cmd->add_option("--batch-size", o->so.batch_size, "images per network call")->check(CLI::PositiveNumber)->capture_default_str();
-  cmd->add_option("--grouper", o->grouper,
-                  "std: the paper's soft grouper (SPEC); otsu: a two-way split of the score within each condition "
-                  "(groups low/high; -G is ignored); cluster: that split refined by 2-means on each sample's pooled "
-                  "residual (the direction of the model's error)")
-      ->check(CLI::IsMember({"std", "otsu", "cluster"}))->capture_default_str();
-  cmd->add_option("--feature-pool", o->feature_pool, "cluster grouper: residual features pooled to P x P per channel")
+  cmd->add_option("--seed", o->cfg.score.seed, "seed of the score noise and the grouper init")->capture_default_str();
+  cmd->add_option("--batch-size", o->cfg.score.batch_size, "images per network call")->check(CLI::PositiveNumber)->capture_default_str();
+  add_enum(cmd, "--grouper", o->cfg.grouper,
+           "std: the paper's soft grouper (docs/method.md); otsu: a two-way split of the score within each condition "
+           "(groups low/high; -G is ignored); cluster: that split refined by 2-means on each sample's pooled "
+           "residual (the direction of the model's error)");
+  cmd->add_option("--feature-pool", o->cfg.feature_pool, "cluster grouper: residual features pooled to P x P per channel")
       ->check(CLI::Range(1, 64))->capture_default_str();
   cmd->add_flag("--no-whiten", o->no_whiten, "cluster grouper: plain Euclidean 2-means (default: whitened by the "
                 "low side's covariance)");
-  cmd->add_option("--grouper-steps", o->go.steps, "full-batch Adam steps")->check(CLI::NonNegativeNumber)->capture_default_str();
-  cmd->add_option("--grouper-lr", o->go.lr, "grouper Adam learning rate")->check(CLI::PositiveNumber)->capture_default_str();
-  cmd->add_option("-c,--min-weight", o->go.c, "weight c of the min_{i,g}(l_i W_ig) term")->capture_default_str();
+  cmd->add_option("--grouper-steps", o->cfg.grouper_opt.steps, "full-batch Adam steps")->check(CLI::NonNegativeNumber)->capture_default_str();
+  cmd->add_option("--grouper-lr", o->cfg.grouper_opt.lr, "grouper Adam learning rate")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("-c,--min-weight", o->cfg.grouper_opt.c, "weight c of the min_{i,g}(l_i W_ig) term")->capture_default_str();
   cmd->add_option("--scores", o->scores_in, "reuse a scores.csv from an earlier run instead of scoring (no -m needed)");
   cmd->add_option("--oracle", o->oracle, "one-hot groups from true label columns (e.g. class_name,colour_name)")->delimiter(',');
   cmd->add_option("--split", o->split, "dataset split")->capture_default_str();
@@ -108,7 +103,7 @@ void add_groups_command(CLI::App& app, GlobalOptions& g) {
   cmd->add_option("--limit", o->limit, "use only the first N rows");
   cmd->add_option("--per-group", o->ro.per_group, "samples in each group's grid")->check(CLI::PositiveNumber)->capture_default_str();
   cmd->add_flag("--no-images", o->no_images, "skip the per-group PNG grids");
-  cmd->add_flag("!--no-ema", o->ema, "score with the raw weights instead of the EMA");
+  cmd->add_flag("!--no-ema", o->cfg.use_ema, "score with the raw weights instead of the EMA");
   cmd->callback([o, &g] {
     setup_runtime(g);
     auto device = parse_device(g.device);
@@ -125,18 +120,9 @@ void add_groups_command(CLI::App& app, GlobalOptions& g) {
     } else {
       if (o->model.empty() && o->scores_in.empty())
         throw std::invalid_argument("groups: -m/--model is required (or --scores FILE, or --oracle COLUMNS)");
-      GroupsConfig cfg;
-      cfg.score = o->so;
-      cfg.score.method = parse_score_method(o->score);
+      GroupsConfig cfg = o->cfg;
       cfg.score.per_condition = !o->global_std;
-      cfg.select_timestep = o->select_t;
-      cfg.refine_draws = o->refine;
-      cfg.select_samples = o->select_samples;
-      cfg.grouper = o->grouper;
-      cfg.grouper_opt = o->go;
-      cfg.feature_pool = o->feature_pool;
       cfg.cluster.whiten = !o->no_whiten;
-      cfg.use_ema = o->ema;
       std::optional<Denoiser> model;
       if (o->scores_in.empty()) model = load_denoiser(o->model, device, cfg.use_ema);
       summary = infer_groups(data, model ? &*model : nullptr, cfg, o->out, device, !g.quiet, o->ro, o->scores_in);

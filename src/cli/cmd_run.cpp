@@ -1,9 +1,10 @@
-// `invdiff run`: the whole loop on the embedded benchmark (pipeline/run.h), each stage resumable.
+// `invdiff run`: the whole loop on the embedded benchmark (experiment/run.h), each stage resumable.
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
 
 #include "cli/commands.h"
+#include "cli/options.h"
 #include "core/runtime.h"
 #include "experiment/run.h"
 
@@ -17,18 +18,15 @@ void add_run_command(CLI::App& app, GlobalOptions& g) {
   cmd->add_option("--preset", o->preset, "quick (<= 15 min on 2 cores) or full")
       ->check(CLI::IsMember({"quick", "full"}))->capture_default_str();
   cmd->add_option("--seed", o->seed, "seed for every stage")->capture_default_str();
-  cmd->add_option("--steps", o->base_steps, "base-model training steps (default: the preset's)");
-  cmd->add_option("--debias-steps", o->debias_steps, "G_psi training steps (default: the preset's)");
-  cmd->add_option("-n,--samples-per-class", o->samples_per_class,
-                  "images generated per prompt for evaluation (default: the preset's)");
+  add_optional(cmd, "--steps", o->base_steps, "base-model training steps (default: the preset's)")->check(CLI::PositiveNumber);
+  add_optional(cmd, "--debias-steps", o->debias_steps, "G_psi training steps (default: the preset's)")
+      ->check(CLI::PositiveNumber);
+  add_optional(cmd, "-n,--samples-per-class", o->samples_per_class,
+               "images generated per prompt for evaluation (default: the preset's)")->check(CLI::PositiveNumber);
   cmd->callback([o, &g] {
     setup_runtime(g);
     auto device = parse_device(g.device);
-    o->command_line = "invdiff run -o " + o->out + " --data " + o->data + " --preset " + o->preset + " --seed " +
-                      std::to_string(o->seed);
-    if (o->base_steps > 0) o->command_line += " --steps " + std::to_string(o->base_steps);
-    if (o->debias_steps > 0) o->command_line += " --debias-steps " + std::to_string(o->debias_steps);
-    if (o->samples_per_class > 0) o->command_line += " -n " + std::to_string(o->samples_per_class);
+    o->command_line = g.command_line;
     auto r = run_pipeline(*o, device, !g.quiet);
     const auto& e = r["eval"];
     std::printf("Bias: reference %.3f, base %.3f, guided %.3f (colour purity %.3f -> %.3f, FD %.4f -> %.4f)\n",

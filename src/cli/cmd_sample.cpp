@@ -6,6 +6,7 @@
 #include <cstdio>
 
 #include "cli/commands.h"
+#include "cli/options.h"
 #include "core/fs.h"
 #include "core/runtime.h"
 #include "data/image_io.h"
@@ -22,7 +23,7 @@ void add_sample_command(CLI::App& app, GlobalOptions& g) {
     int64_t n = 16;
     int nrow = 0;
     bool ema = true;
-    double guidance_ratio = NAN;
+    std::optional<double> guidance_ratio;
     GenerateOptions gen;
   };
   auto o = std::make_shared<Opts>();
@@ -39,7 +40,7 @@ void add_sample_command(CLI::App& app, GlobalOptions& g) {
   cmd->add_option("--nrow", o->nrow, "images per grid row (default: n per prompt, or a square)");
   cmd->add_option("--per-image", o->per_image_dir, "also write one PNG per image into this directory");
   cmd->add_flag("!--no-ema", o->ema, "use the raw weights instead of the EMA");
-  cmd->add_option("--guidance-ratio", o->guidance_ratio, "guided models: override the stored ratio r");
+  add_optional(cmd, "--guidance-ratio", o->guidance_ratio, "guided models: override the stored ratio r");
   cmd->callback([o, &g] {
     setup_runtime(g);
     auto device = parse_device(g.device);

@@ -20,17 +20,23 @@ void add_unet_options(CLI::App* cmd, UNetConfig& u) {
   cmd->add_option("--dropout", u.dropout, "dropout in residual blocks")->capture_default_str();
 }
 
-void add_train_options(CLI::App* cmd, TrainConfig& t) {
+void add_optim_options(CLI::App* cmd, OptimConfig& t) {
   cmd->add_option("--steps", t.steps, "optimiser steps")->check(CLI::PositiveNumber)->capture_default_str();
   cmd->add_option("-b,--batch-size", t.batch_size, "batch size")->check(CLI::PositiveNumber)->capture_default_str();
   cmd->add_option("--lr", t.lr, "peak learning rate (AdamW)")->check(CLI::PositiveNumber)->capture_default_str();
   cmd->add_option("--warmup", t.warmup, "linear warm-up steps")->capture_default_str();
+  cmd->add_option("--min-lr-ratio", t.min_lr_ratio, "final learning rate of the cosine decay, as a share of --lr")
+      ->check(CLI::Range(0.0, 1.0))->capture_default_str();
   cmd->add_option("--weight-decay", t.weight_decay, "AdamW weight decay")->capture_default_str();
   cmd->add_option("--grad-clip", t.grad_clip, "gradient norm clip (0: off)")->capture_default_str();
   cmd->add_option("--ema-decay", t.ema_decay, "EMA decay (with warm-up)")->capture_default_str();
   cmd->add_option("--p-uncond", t.p_uncond, "condition dropout for classifier-free guidance")->check(CLI::Range(0.0, 1.0))->capture_default_str();
   cmd->add_option("--seed", t.seed, "seed for init, batches and noise")->capture_default_str();
   cmd->add_option("--checkpoint-every", t.checkpoint_every, "steps between checkpoints")->capture_default_str();
+}
+
+void add_train_options(CLI::App* cmd, TrainConfig& t) {
+  add_optim_options(cmd, t);
   cmd->add_option("--schedule", t.schedule, "noise schedule: linear or cosine")->check(CLI::IsMember({"linear", "cosine"}))->capture_default_str();
   cmd->add_option("--T", t.T, "diffusion timesteps")->check(CLI::Range(2, 100000))->capture_default_str();
   cmd->add_option("--init-from", t.init_from, "fine-tune from this checkpoint's EMA weights");

@@ -7,6 +7,7 @@ namespace CLI { class App; }
 namespace invdiff {
 struct UNetConfig;
 struct TrainConfig;
+struct OptimConfig;
 }
 
 namespace invdiff::cli {
@@ -15,12 +16,14 @@ struct GlobalOptions {
   int threads = 0;            // 0: all hardware cores
   std::string device = "cpu";
   bool quiet = false;
+  std::string command_line;   // argv as typed (quoted where needed): what reports show to reproduce a run
 };
 
 // Sets threads/allocator and resolves the device; call at the start of every command.
 void setup_runtime(const GlobalOptions& g);
 
-// Flag groups shared by `train` and `run`.
+// Flag groups: the optimiser's (train, debias), the UNet's and the base trainer's (train, run).
+void add_optim_options(CLI::App* cmd, OptimConfig& t);
 void add_unet_options(CLI::App* cmd, UNetConfig& u);
 void add_train_options(CLI::App* cmd, TrainConfig& t);
 

@@ -2,6 +2,7 @@
 
 #include <cstdio>
 #include <exception>
+#include <string>
 
 #include "cli/commands.h"
 #include "core/interrupt.h"
@@ -35,6 +36,17 @@ int main(int argc, char** argv) {
   cli::add_classifier_command(app, g);
   cli::add_eval_command(app, g);
   cli::add_bench_command(app, g);
+  g.command_line = "invdiff";
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    bool plain = !a.empty() && a.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_=.,/:+@%") == std::string::npos;
+    if (!plain) {
+      std::string q = "'";
+      for (char c : a) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+      a = q + "'";
+    }
+    g.command_line += " " + a;
+  }
   install_interrupt_handler();
   try {
     app.parse(argc, argv);

@@ -1,6 +1,5 @@
 #include "eval/classifier.h"
 
-#include <ATen/CPUGeneratorImpl.h>
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -16,7 +15,8 @@
 #include "core/progress.h"
 #include "eval/metrics.h"
 #include "train/checkpoint.h"
-#include "train/ema.h"
+#include "train/optim.h"
+#include "train/training_run.h"
 
 namespace invdiff {
 
@@ -34,45 +34,6 @@ void ClassifierConfig::validate() const {
   if (blocks < 1) bad("blocks", blocks);
   if (feature_dim < 1) bad("feature_dim", feature_dim);
   if (norm_groups < 1) bad("norm_groups", norm_groups);
-}
-
-void to_json(nlohmann::json& j, const ClassifierConfig& c) {
-  j = {{"in_channels", c.in_channels}, {"image_size", c.image_size}, {"num_classes", c.num_classes},
-       {"width", c.width}, {"stages", c.stages}, {"blocks", c.blocks}, {"feature_dim", c.feature_dim}, {"norm_groups", c.norm_groups}};
-}
-
-void from_json(const nlohmann::json& j, ClassifierConfig& c) {
-  ClassifierConfig d;
-  c.in_channels = j.value("in_channels", d.in_channels);
-  c.image_size = j.value("image_size", d.image_size);
-  c.num_classes = j.value("num_classes", d.num_classes);
-  c.width = j.value("width", d.width);
-  c.stages = j.value("stages", d.stages);
-  c.blocks = j.value("blocks", d.blocks);
-  c.feature_dim = j.value("feature_dim", d.feature_dim);
-  c.norm_groups = j.value("norm_groups", d.norm_groups);
-}
-
-void to_json(nlohmann::json& j, const ClassifierTrainConfig& c) {
-  j = {{"net", c.net}, {"split", c.split}, {"column", c.column}, {"epochs", c.epochs}, {"steps", c.steps},
-       {"batch_size", c.batch_size}, {"lr", c.lr}, {"weight_decay", c.weight_decay}, {"warmup", c.warmup},
-       {"val_fraction", c.val_fraction}, {"augment", c.augment}, {"seed", c.seed}};
-}
-
-void from_json(const nlohmann::json& j, ClassifierTrainConfig& c) {
-  ClassifierTrainConfig d;
-  c.net = j.value("net", d.net);
-  c.split = j.value("split", d.split);
-  c.column = j.value("column", d.column);
-  c.epochs = j.value("epochs", d.epochs);
-  c.steps = j.value("steps", d.steps);
-  c.batch_size = j.value("batch_size", d.batch_size);
-  c.lr = j.value("lr", d.lr);
-  c.weight_decay = j.value("weight_decay", d.weight_decay);
-  c.warmup = j.value("warmup", d.warmup);
-  c.val_fraction = j.value("val_fraction", d.val_fraction);
-  c.augment = j.value("augment", d.augment);
-  c.seed = j.value("seed", d.seed);
 }
 
 // ---- network ---------------------------------------------------------------------------------
@@ -294,7 +255,7 @@ Classifier train_classifier(const ImageDataset& data, const ClassifierTrainConfi
   c.net->train();
   for (int64_t step = 0; step < steps; ++step) {
     if (interrupted()) throw std::runtime_error("classifier training interrupted at step " + std::to_string(step) + "; nothing saved");
-    auto gen = at::detail::createCPUGenerator(cfg.seed * 1000003ull + static_cast<uint64_t>(step) + 17);
+    auto gen = step_generator(cfg.seed, step, /*salt=*/17);
     auto idx = sampler.batch_tensor(step);
     auto x = x_tr.index_select(0, idx);
     if (cfg.augment) x = augment(x, gen);

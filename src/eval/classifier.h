@@ -32,8 +32,8 @@ struct ClassifierConfig {
   int norm_groups = 8;
   void validate() const;
 };
-void to_json(nlohmann::json& j, const ClassifierConfig& c);
-void from_json(const nlohmann::json& j, ClassifierConfig& c);
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ClassifierConfig, in_channels, image_size, num_classes, width, stages,
+                                                blocks, feature_dim, norm_groups)
 
 class ClassifierNetImpl : public torch::nn::Module {
  public:
@@ -65,8 +65,8 @@ struct ClassifierTrainConfig {
   bool augment = true;        // random 1-pixel shifts and horizontal flips
   uint64_t seed = 0;
 };
-void to_json(nlohmann::json& j, const ClassifierTrainConfig& c);
-void from_json(const nlohmann::json& j, ClassifierTrainConfig& c);
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ClassifierTrainConfig, net, split, column, epochs, steps, batch_size, lr,
+                                                weight_decay, warmup, val_fraction, augment, seed)
 
 // A trained classifier ready for inference (eval mode, no autograd).
 struct Classifier {

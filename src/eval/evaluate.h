@@ -28,7 +28,7 @@ struct EvalOptions {
   int64_t n_per_prompt = 500;
   GenerateOptions gen;
   bool use_ema = true;
-  double guidance_ratio = NAN;     // guided models: sampling-time r override (NaN: the stored r)
+  std::optional<double> guidance_ratio;  // guided models: sampling-time r override (unset: the stored r)
 
   std::string classifier;          // "" : default_classifier_dir(out), trained there if absent
   std::string features;            // "" : the classifier's penultimate layer; else a TorchScript

@@ -59,19 +59,20 @@ Recipe recipe_for(const std::string& row, const Preset& pr, const BenchOptions& 
   // Knob overrides apply to the rows sharing invdiff's min step (the official recipe keeps its
   // own: its convex mix refuses the `small` variant).
   if (row == "erm" || row == "invdiff" || row == "oracle") {
-    if (!std::isnan(opt.lambda)) r.debias.lambda = opt.lambda;
-    if (!opt.variant.empty()) r.guidance.variant = parse_guidance_variant(opt.variant);
+    if (opt.lambda) r.debias.lambda = *opt.lambda;
+    if (opt.variant) r.guidance.variant = *opt.variant;
   }
-  if (opt.groups > 0 && !opt.grouper.empty() && opt.grouper != "std")
-    throw std::invalid_argument("bench: -G sets the std grouper; it cannot be combined with --grouper " + opt.grouper);
-  if (row == "invdiff" && opt.groups > 0) {
-    if (opt.groups < 2) throw std::invalid_argument("bench: --groups must be >= 2 (got " + std::to_string(opt.groups) + ")");
-    r.groups_cfg.grouper = "std";
-    r.groups_cfg.grouper_opt.groups = opt.groups;
+  if (opt.groups && opt.grouper && *opt.grouper != GrouperKind::Std)
+    throw std::invalid_argument("bench: -G sets the std grouper; it cannot be combined with --grouper " +
+                                enum_name(*opt.grouper));
+  if (row == "invdiff" && opt.groups) {
+    if (*opt.groups < 2) throw std::invalid_argument("bench: -G must be >= 2 (got " + std::to_string(*opt.groups) + ")");
+    r.groups_cfg.grouper = GrouperKind::Std;
+    r.groups_cfg.grouper_opt.groups = *opt.groups;
   }
-  if (row == "invdiff" && opt.refine_draws >= 0) r.groups_cfg.refine_draws = opt.refine_draws;
-  if (row == "invdiff" && !opt.grouper.empty()) r.groups_cfg.grouper = opt.grouper;
-  if (row == "invdiff" && opt.residual_pool >= 0) r.groups_cfg.score.residual_pool = opt.residual_pool;
+  if (row == "invdiff" && opt.refine_draws) r.groups_cfg.refine_draws = *opt.refine_draws;
+  if (row == "invdiff" && opt.grouper) r.groups_cfg.grouper = *opt.grouper;
+  if (row == "invdiff" && opt.residual_pool) r.groups_cfg.score.residual_pool = *opt.residual_pool;
   return r;
 }
 
@@ -169,7 +170,7 @@ std::string bench_markdown(const nlohmann::json& bench) {
 nlohmann::json run_bench(const BenchOptions& opt, const c10::Device& device, bool progress) {
   if (opt.seeds < 1) throw std::invalid_argument("bench: --seeds must be at least 1");
   Preset pr = get_preset(opt.preset);
-  if (opt.debias_steps > 0) pr.debias_steps = opt.debias_steps;
+  if (opt.debias_steps) pr.debias_steps = *opt.debias_steps;
   std::vector<std::string> rows = opt.rows.empty() ? bench_row_names() : opt.rows;
   for (const auto& r : rows) row_label(r, pr);  // validates names before any work
   ensure_dir(opt.out);
@@ -186,13 +187,13 @@ nlohmann::json run_bench(const BenchOptions& opt, const c10::Device& device, boo
   bench["row_order"] = nlohmann::json::array();
   for (const auto& r : bench_row_names())
     if (std::find(rows.begin(), rows.end(), r) != rows.end()) bench["row_order"].push_back(r);
-  if (!std::isnan(opt.lambda)) bench["lambda"] = opt.lambda;
-  if (!std::isnan(opt.guidance_ratio)) bench["guidance_ratio"] = opt.guidance_ratio;
-  if (!opt.variant.empty()) bench["variant"] = opt.variant;
-  if (opt.groups > 0) bench["groups"] = opt.groups;
-  if (opt.refine_draws >= 0) bench["refine_draws"] = opt.refine_draws;
-  if (!opt.grouper.empty()) bench["grouper"] = opt.grouper;
-  if (opt.residual_pool >= 0) bench["residual_pool"] = opt.residual_pool;
+  if (opt.lambda) bench["lambda"] = *opt.lambda;
+  if (opt.guidance_ratio) bench["guidance_ratio"] = *opt.guidance_ratio;
+  if (opt.variant) bench["variant"] = *opt.variant;
+  if (opt.groups) bench["groups"] = *opt.groups;
+  if (opt.refine_draws) bench["refine_draws"] = *opt.refine_draws;
+  if (opt.grouper) bench["grouper"] = *opt.grouper;
+  if (opt.residual_pool) bench["residual_pool"] = *opt.residual_pool;
 
   std::string base = opt.base;
   if (base.empty()) {
@@ -209,16 +210,16 @@ nlohmann::json run_bench(const BenchOptions& opt, const c10::Device& device, boo
   // Knob overrides get their own cell directories and table files, so a sweep shares one bench
   // directory (base, classifier, untouched rows) without clashing with the defaults' cells.
   std::string steps_tag, train_tag, eval_tag;
-  if (opt.debias_steps > 0) steps_tag = "_steps" + std::to_string(opt.debias_steps);
+  if (opt.debias_steps) steps_tag = "_steps" + std::to_string(*opt.debias_steps);
   train_tag = steps_tag;
-  if (!std::isnan(opt.lambda)) train_tag += "_lambda" + short_num(opt.lambda);
-  if (!opt.variant.empty()) train_tag += "_" + opt.variant;
+  if (opt.lambda) train_tag += "_lambda" + short_num(*opt.lambda);
+  if (opt.variant) train_tag += "_" + enum_name(*opt.variant);
   // Only the invdiff row's groups change: the other rows keep their cells.
-  std::string groups_tag = opt.groups > 0 ? "_G" + std::to_string(opt.groups) : "";
-  if (opt.refine_draws >= 0) groups_tag += "_refine" + std::to_string(opt.refine_draws);
-  if (!opt.grouper.empty()) groups_tag += "_" + opt.grouper;
-  if (opt.residual_pool >= 0) groups_tag += "_pool" + std::to_string(opt.residual_pool);
-  if (!std::isnan(opt.guidance_ratio)) eval_tag = "_r" + short_num(opt.guidance_ratio);
+  std::string groups_tag = opt.groups ? "_G" + std::to_string(*opt.groups) : "";
+  if (opt.refine_draws) groups_tag += "_refine" + std::to_string(*opt.refine_draws);
+  if (opt.grouper) groups_tag += "_" + enum_name(*opt.grouper);
+  if (opt.residual_pool) groups_tag += "_pool" + std::to_string(*opt.residual_pool);
+  if (opt.guidance_ratio) eval_tag = "_r" + short_num(*opt.guidance_ratio);
   const std::string table = "bench" + train_tag + groups_tag + eval_tag;
   bench["table"] = table;
 
@@ -266,7 +267,7 @@ nlohmann::json run_bench(const BenchOptions& opt, const c10::Device& device, boo
         if (made.contains("groups")) train_seconds += num_or_nan(made["groups"]["seconds"]);
         cell["trainable"] = made["train"]["trainable"];
         m = ex.evaluate(eval_dir, made["model"].get<std::string>(), opt.samples_per_class, sample_seed,
-                        guided ? opt.guidance_ratio : NAN);
+                        guided ? opt.guidance_ratio : std::nullopt);
         if (made.contains("groups") && made["groups"].contains("minority"))
           cell["minority_auc"] = made["groups"]["minority"].value("auc_score", nlohmann::json(nullptr));
         if (made.contains("groups")) {

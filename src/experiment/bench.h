@@ -8,30 +8,35 @@
 #include <cmath>
 #include <cstdint>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include <c10/core/Device.h>
 
+#include "invdiff/guidance.h"
+#include "invdiff/infer_groups.h"
+
 namespace invdiff {
 
+// Unset optionals keep each recipe's own setting; a set one overrides it (and tags the cells).
 struct BenchOptions {
   std::string out = "runs/bench";
   std::string data = "data/cfmnist";
   std::string preset = "quick";
   std::string base;                  // an existing base model; "" : train OUT/base (seed 0)
   int seeds = 3;                     // seeds 0 .. seeds-1 (groups, G_psi, sampling)
-  std::vector<std::string> rows;     // subset of base, erm, official, invdiff, oracle, reweight ("" : all)
-  int64_t samples_per_class = 500;   // >= 500: Bias has sd ~0.03 at 200 (SPEC 6)
-  int64_t debias_steps = 0;          // 0: the preset's
-  double lambda = NAN;               // NaN: the recipe's
-  double guidance_ratio = NAN;       // sampling-time r for the guided rows (NaN: stored)
-  std::string variant;               // "" : each recipe's G_psi variant
-  int64_t groups = 0;                // invdiff row's grouper: 0 = the recipe's (2-way split per
-                                     // prompt); G >= 2 = the soft std grouper with G groups
-  int refine_draws = -1;             // invdiff row's refine draws around the chosen timestep (-1: recipe's)
-  std::string grouper;               // invdiff row's grouper: otsu, cluster or std ("": the recipe's)
-  int residual_pool = -1;            // invdiff row's score band: residual pooled to P x P (0: full MSE; -1: recipe's)
+  std::vector<std::string> rows;     // subset of base, erm, official, invdiff, oracle, reweight (empty: all)
+  int64_t samples_per_class = 500;   // >= 500: Bias has sd ~0.03 at 200 (docs/evaluation.md)
+  std::optional<int64_t> debias_steps;           // the preset's
+  std::optional<double> lambda;                  // erm / invdiff / oracle rows
+  std::optional<double> guidance_ratio;          // sampling-time r for the guided rows (unset: stored)
+  std::optional<GuidanceVariant> variant;        // erm / invdiff / oracle rows
+  // invdiff row's max step:
+  std::optional<int64_t> groups;                 // G >= 2: the soft std grouper with G groups
+  std::optional<int> refine_draws;               // draws around the chosen timestep
+  std::optional<GrouperKind> grouper;            // otsu, cluster or std
+  std::optional<int> residual_pool;              // score band: residual pooled to P x P (0: full MSE)
   std::string command_line;          // shown in bench.md
 };
 

@@ -62,7 +62,7 @@ void Experiment::ensure_cfmnist() {
 }
 
 nlohmann::json Experiment::base(const std::string& dir, const UNetConfig& unet, const TrainConfig& cfg) {
-  nlohmann::json key = {{"stage", "base"}, {"data", data_fingerprint()}, {"unet", unet}, {"train", cfg}};
+  nlohmann::json key = {{"stage", "base"}, {"data", data_fingerprint()}, {"unet", config_key(unet)}, {"train", config_key(cfg)}};
   auto st = stage_state(dir, key, "checkpoint.pt");
   if (st.status == StageStatus::Done) return st.result;
   stage_begin(dir, key);
@@ -91,10 +91,10 @@ nlohmann::json Experiment::classifier(const std::string& dir) {
 
 nlohmann::json Experiment::groups(const std::string& dir, const std::string& base_dir, const Recipe& r) {
   nlohmann::json key = {{"stage", "groups"}, {"data", data_fingerprint()}, {"mode", r.groups}};
-  if (r.groups == "inferred") {
+  if (r.groups == GroupsMode::Inferred) {
     key["base"] = ckpt_fp(base_dir);
-    key["config"] = r.groups_cfg;
-  } else if (r.groups == "oracle") {
+    key["config"] = config_key(r.groups_cfg);
+  } else if (r.groups == GroupsMode::Oracle) {
     key["columns"] = r.oracle_columns;
   } else {
     throw std::invalid_argument("groups stage: recipe '" + r.name + "' has no groups to make");
@@ -106,7 +106,7 @@ nlohmann::json Experiment::groups(const std::string& dir, const std::string& bas
   ro.per_group = 32;
   auto t0 = std::chrono::steady_clock::now();
   nlohmann::json summary;
-  if (r.groups == "oracle") {
+  if (r.groups == GroupsMode::Oracle) {
     summary = write_oracle_groups(train(), data_dir_, r.oracle_columns, dir, ro);
   } else {
     auto model = load_denoiser(base_dir, device_, r.groups_cfg.use_ema);
@@ -134,7 +134,7 @@ nlohmann::json Experiment::debias(const std::string& dir, const std::string& bas
                                   const Recipe& r) {
   const std::string groups = groups_dir.empty() ? "none" : groups_dir;
   nlohmann::json key = {{"stage", "debias"}, {"data", data_fingerprint()}, {"base", ckpt_fp(base_dir)},
-                        {"guidance", r.guidance}, {"debias", r.debias}, {"hard", r.hard_groups},
+                        {"guidance", config_key(r.guidance)}, {"debias", config_key(r.debias)}, {"hard", r.hard_groups},
                         {"cross_class", r.cross_class}};
   key["groups"] = groups_dir.empty() ? "none" : file_fingerprint(groups_csv_path(groups_dir));
   auto st = stage_state(dir, key, "checkpoint.pt");
@@ -160,7 +160,7 @@ nlohmann::json Experiment::reweight(const std::string& dir, const std::string& b
   auto meta = read_checkpoint_meta(checkpoint_path(base_dir));
   UNetConfig unet = meta.at("unet").get<UNetConfig>();
   nlohmann::json key = {{"stage", "reweight"}, {"data", data_fingerprint()}, {"base", ckpt_fp(base_dir)},
-                        {"columns", r.oracle_columns}, {"train", cfg}};
+                        {"columns", r.oracle_columns}, {"train", config_key(cfg)}};
   auto st = stage_state(dir, key, "checkpoint.pt");
   if (st.status == StageStatus::Done) return st.result;
   stage_begin(dir, key);
@@ -176,7 +176,7 @@ nlohmann::json Experiment::reweight(const std::string& dir, const std::string& b
 }
 
 nlohmann::json Experiment::evaluate(const std::string& dir, const std::string& model_dir, int64_t n_per_prompt,
-                                    uint64_t seed, double guidance_ratio) {
+                                    uint64_t seed, std::optional<double> guidance_ratio) {
   if (classifier_.empty()) throw std::logic_error("Experiment::evaluate before Experiment::classifier");
   EvalOptions opt;
   opt.data_dir = data_dir_;
@@ -191,7 +191,7 @@ nlohmann::json Experiment::evaluate(const std::string& dir, const std::string& m
   nlohmann::json key = {{"stage", "eval"}, {"data", data_fingerprint()}, {"classifier", file_fingerprint(classifier_)},
                         {"n", n_per_prompt}, {"seed", seed}, {"sampler", generation_params("", opt.gen)}};
   key["model"] = model_dir.empty() ? "reference" : ckpt_fp(model_dir);
-  if (!std::isnan(guidance_ratio)) key["guidance_ratio"] = guidance_ratio;
+  if (guidance_ratio) key["guidance_ratio"] = *guidance_ratio;
   auto st = stage_state(dir, key, "metrics.json");
   if (st.status == StageStatus::Done) return st.result;
   stage_begin(dir, key);
@@ -202,14 +202,14 @@ nlohmann::json Experiment::evaluate(const std::string& dir, const std::string& m
 
 nlohmann::json Experiment::make_model(const std::string& dir, const std::string& base_dir, const Recipe& r) {
   nlohmann::json out;
-  if (r.groups == "reweight") {
+  if (r.groups == GroupsMode::Reweight) {
     const std::string model = join_path(dir, "model");
     out["model"] = model;
     out["train"] = reweight(model, base_dir, r);
     return out;
   }
   std::string groups_dir;
-  if (r.groups != "none") {
+  if (r.groups != GroupsMode::None) {
     groups_dir = join_path(dir, "groups");
     out["groups"] = groups(groups_dir, base_dir, r);
   }

@@ -45,9 +45,9 @@ class Experiment {
                         const Recipe& r);
   nlohmann::json reweight(const std::string& dir, const std::string& base_dir, const Recipe& r);
   // Stage: evaluates a model (or, model empty, the reference split) with n images per prompt;
-  // guidance_ratio overrides a guided model's stored r (NaN: the stored one).
+  // guidance_ratio overrides a guided model's stored r (unset: the stored one).
   nlohmann::json evaluate(const std::string& dir, const std::string& model_dir, int64_t n_per_prompt, uint64_t seed,
-                          double guidance_ratio = NAN);
+                          std::optional<double> guidance_ratio = std::nullopt);
 
   // Groups -> min step (or reweight) for a recipe under dir: returns {groups, train} results and
   // "model", the directory of the trained model.

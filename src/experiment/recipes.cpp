@@ -12,20 +12,6 @@ Preset get_preset(const std::string& name) {
   throw std::invalid_argument("unknown preset '" + name + "' (quick or full)");
 }
 
-void to_json(nlohmann::json& j, const Recipe& r) {
-  j = {{"name", r.name}, {"label", r.label}, {"groups", r.groups}};
-  if (r.groups == "inferred") j["groups_config"] = r.groups_cfg;
-  if (r.groups == "oracle" || r.groups == "reweight") j["oracle_columns"] = r.oracle_columns;
-  if (r.groups == "reweight") {
-    j["reweight_steps"] = r.reweight_steps;
-    return;
-  }
-  j["hard_groups"] = r.hard_groups;
-  j["cross_class"] = r.cross_class;
-  j["guidance"] = r.guidance;
-  j["debias"] = r.debias;
-}
-
 namespace {
 // The min step shared by invdiff's defaults, the ERM control and the oracle row, so those rows
 // differ only in their groups.
@@ -34,7 +20,7 @@ Recipe invdiff_min_step(const Preset& p) {
   r.guidance.variant = GuidanceVariant::Small;
   r.guidance.mix = MixMode::Additive;
   r.debias.steps = p.debias_steps;
-  r.debias.t_lo = 400;  // where SPEC 6 found the colour decided; see docs/pipeline.md
+  r.debias.t_lo = 400;  // where the colour is decided; see docs/pipeline.md
   r.debias.t_hi = 900;
   return r;
 }
@@ -44,13 +30,13 @@ Recipe invdiff_recipe(const Preset& p) {
   Recipe r = invdiff_min_step(p);
   r.name = "invdiff";
   r.label = "InvDiff, invdiff defaults";
-  r.groups = "inferred";
+  r.groups = GroupsMode::Inferred;
   r.groups_cfg.score.method = ScoreMethod::MultiT;
   r.groups_cfg.score.num_timesteps = p.score_timesteps;
   r.groups_cfg.select_timestep = true;
   r.groups_cfg.refine_draws = 4;  // AUC 0.90 -> 0.98, minority share of `high` 0.62 -> 0.73 (docs/method.md)
   r.groups_cfg.score.residual_pool = 4;  // the residual's low band: `high` 0.71 -> 0.80 minority
-  r.groups_cfg.grouper = "cluster";      // 2-means on the error's direction: `high` -> 1.00 (README ablation)
+  r.groups_cfg.grouper = GrouperKind::Cluster;      // 2-means on the error's direction: `high` -> 1.00 (README ablation)
   r.hard_groups = true;
   r.cross_class = true;
   return r;
@@ -60,9 +46,9 @@ Recipe official_recipe(const Preset& p) {
   Recipe r;
   r.name = "official";
   r.label = "InvDiff, official recipe";
-  r.groups = "inferred";
+  r.groups = GroupsMode::Inferred;
   r.groups_cfg.score.method = ScoreMethod::SingleT;
-  r.groups_cfg.grouper = "std";
+  r.groups_cfg.grouper = GrouperKind::Std;
   r.groups_cfg.grouper_opt.groups = 8;
   r.guidance.variant = GuidanceVariant::Copy;
   r.guidance.mix = MixMode::Convex;
@@ -75,7 +61,7 @@ Recipe erm_recipe(const Preset& p) {
   Recipe r = invdiff_min_step(p);
   r.name = "erm";
   r.label = "ERM control (no groups)";
-  r.groups = "none";
+  r.groups = GroupsMode::None;
   return r;
 }
 
@@ -83,7 +69,7 @@ Recipe oracle_recipe(const Preset& p) {
   Recipe r = invdiff_min_step(p);
   r.name = "oracle";
   r.label = "Oracle groups (class x colour)";
-  r.groups = "oracle";
+  r.groups = GroupsMode::Oracle;
   return r;
 }
 
@@ -91,7 +77,7 @@ Recipe reweight_recipe(const Preset& p) {
   Recipe r;
   r.name = "reweight";
   r.label = "Reweighting, oracle groups (labelled)";
-  r.groups = "reweight";
+  r.groups = GroupsMode::Reweight;
   r.reweight_steps = p.reweight_steps;
   return r;
 }

@@ -2,7 +2,7 @@
 // step): the rows `run` and `bench` compare. Plain data; experiment.h runs them.
 #pragma once
 #include <cstdint>
-#include <nlohmann/json.hpp>
+#include "core/json.h"
 #include <string>
 #include <vector>
 
@@ -23,11 +23,18 @@ struct Preset {
 };
 Preset get_preset(const std::string& name);  // quick or full
 
+// Where a recipe's groups come from: the max step, the attribute columns (upper bound), none
+// (the ERM control), or labelled inverse-frequency fine-tuning of the whole base.
+enum class GroupsMode { Inferred, Oracle, None, Reweight };
+INVDIFF_JSON_ENUM(GroupsMode, "groups mode",
+                  {{GroupsMode::Inferred, "inferred"}, {GroupsMode::Oracle, "oracle"}, {GroupsMode::None, "none"},
+                   {GroupsMode::Reweight, "reweight"}})
+
 // How one debiased model is made.
 struct Recipe {
   std::string name;                    // directory name, e.g. "invdiff"
   std::string label;                   // table row, e.g. "InvDiff, invdiff defaults"
-  std::string groups = "inferred";     // inferred | oracle | none (ERM control) | reweight
+  GroupsMode groups = GroupsMode::Inferred;
   GroupsConfig groups_cfg;             // inferred
   std::vector<std::string> oracle_columns{"class_name", "colour_name"};  // oracle, reweight
   bool hard_groups = false, cross_class = false;
@@ -35,7 +42,8 @@ struct Recipe {
   DebiasConfig debias;
   int64_t reweight_steps = 0;          // reweight: fine-tuning steps of the whole base model
 };
-void to_json(nlohmann::json& j, const Recipe& r);
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(Recipe, name, label, groups, groups_cfg, oracle_columns, hard_groups,
+                                                cross_class, guidance, debias, reweight_steps)
 
 // invdiff's defaults: multi-t score of the residual's low band (pooled to 4 x 4), Otsu-chosen
 // timestep refined by 4 draws, the cluster grouper (per-condition two-way split by the pooled

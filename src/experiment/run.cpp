@@ -14,9 +14,9 @@ namespace invdiff {
 nlohmann::json run_pipeline(const RunOptions& opt, const c10::Device& device, bool progress) {
   auto t0 = std::chrono::steady_clock::now();
   Preset pr = get_preset(opt.preset);
-  if (opt.base_steps > 0) pr.base_steps = opt.base_steps;
-  if (opt.debias_steps > 0) pr.debias_steps = opt.debias_steps;
-  if (opt.samples_per_class > 0) pr.samples_per_class = opt.samples_per_class;
+  pr.base_steps = opt.base_steps.value_or(pr.base_steps);
+  pr.debias_steps = opt.debias_steps.value_or(pr.debias_steps);
+  pr.samples_per_class = opt.samples_per_class.value_or(pr.samples_per_class);
   ensure_dir(opt.out);
   Experiment ex(opt.data, device, progress);
   auto step = [](int i, const std::string& what) { std::printf("[%d/6] %s\n", i, what.c_str()); };

@@ -4,6 +4,7 @@
 #pragma once
 #include <cstdint>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 
 #include <c10/core/Device.h>
@@ -18,9 +19,9 @@ struct RunOptions {
   std::string data = "data/cfmnist";
   std::string preset = "quick";
   uint64_t seed = 0;
-  int64_t base_steps = 0;          // 0: the preset's
-  int64_t debias_steps = 0;        // 0: the preset's
-  int64_t samples_per_class = 0;   // 0: the preset's
+  std::optional<int64_t> base_steps;         // unset: the preset's
+  std::optional<int64_t> debias_steps;       // unset: the preset's
+  std::optional<int64_t> samples_per_class;  // unset: the preset's
   UNetConfig unet;
   TrainConfig train;               // steps and seed are set from the preset / seed
   std::string command_line;        // shown in the report ("how to reproduce")

@@ -9,6 +9,8 @@
 
 #include <ATen/core/Tensor.h>
 
+#include "core/json.h"
+
 namespace invdiff {
 
 struct ClusterOptions {
@@ -17,6 +19,7 @@ struct ClusterOptions {
   bool whiten = true;
   int max_iter = 100;  // Lloyd iterations (stops earlier when no assignment changes)
 };
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ClusterOptions, whiten, max_iter)
 
 // One-hot [N, 2] float64 (column 0 "low", 1 "high"). Per condition: start from the Otsu split of
 // `score` [N]; run 2-means on `features` [N, D] from that start; the side whose mean score is

@@ -10,6 +10,8 @@
 
 #include <ATen/core/Tensor.h>
 
+#include "core/json.h"
+
 namespace invdiff {
 
 struct GrouperOptions {
@@ -19,6 +21,7 @@ struct GrouperOptions {
   double c = 0.0;       // weight of the min term
   uint64_t seed = 0;    // U(0, 1) initialisation
 };
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(GrouperOptions, groups, steps, lr, c, seed)
 
 // J(W) for W [N, G] and scores l [N] (differentiable in W). std is unbiased (needs G >= 2).
 at::Tensor grouper_objective(const at::Tensor& W, const at::Tensor& l, double c);

@@ -10,30 +10,8 @@
 
 namespace invdiff {
 
-GuidanceVariant parse_guidance_variant(const std::string& s) {
-  if (s == "copy") return GuidanceVariant::Copy;
-  if (s == "small") return GuidanceVariant::Small;
-  if (s == "lora") return GuidanceVariant::Lora;
-  throw std::invalid_argument("unknown guidance variant '" + s + "' (copy, small or lora)");
-}
-std::string guidance_variant_name(GuidanceVariant v) {
-  switch (v) {
-    case GuidanceVariant::Copy: return "copy";
-    case GuidanceVariant::Small: return "small";
-    case GuidanceVariant::Lora: return "lora";
-  }
-  return "?";
-}
-MixMode parse_mix_mode(const std::string& s) {
-  if (s == "additive") return MixMode::Additive;
-  if (s == "convex") return MixMode::Convex;
-  throw std::invalid_argument("unknown mix mode '" + s + "' (additive or convex)");
-}
-std::string mix_mode_name(MixMode m) { return m == MixMode::Additive ? "additive" : "convex"; }
-
 double GuidanceConfig::effective_ratio() const {
-  if (!std::isnan(ratio)) return ratio;
-  return mix == MixMode::Additive ? 1.0 : 0.5;
+  return ratio.value_or(mix == MixMode::Additive ? 1.0 : 0.5);
 }
 
 void GuidanceConfig::validate() const {
@@ -49,20 +27,6 @@ void GuidanceConfig::validate() const {
   if (variant == GuidanceVariant::Lora && (lora_rank < 1 || !(lora_alpha > 0)))
     throw std::invalid_argument("lora needs rank >= 1 and alpha > 0");
   if (small_channels < 0) throw std::invalid_argument("small channels must be >= 0");
-}
-
-void to_json(nlohmann::json& j, const GuidanceConfig& c) {
-  j = {{"variant", guidance_variant_name(c.variant)}, {"mix", mix_mode_name(c.mix)}, {"ratio", c.effective_ratio()},
-       {"lora_rank", c.lora_rank}, {"lora_alpha", c.lora_alpha}, {"small_channels", c.small_channels}};
-}
-void from_json(const nlohmann::json& j, GuidanceConfig& c) {
-  GuidanceConfig d;
-  c.variant = parse_guidance_variant(j.value("variant", std::string("copy")));
-  c.mix = parse_mix_mode(j.value("mix", std::string("additive")));
-  c.ratio = j.contains("ratio") ? j["ratio"].get<double>() : NAN;
-  c.lora_rank = j.value("lora_rank", d.lora_rank);
-  c.lora_alpha = j.value("lora_alpha", d.lora_alpha);
-  c.small_channels = j.value("small_channels", d.small_channels);
 }
 
 UNetConfig small_guidance_config(const UNetConfig& base, int small_channels) {

@@ -1,4 +1,4 @@
-// The invariant guidance module G_psi (SPEC 1.3) and the guided noise predictor built from it.
+// The invariant guidance module G_psi (docs/method.md) and the guided noise predictor built from it.
 // The base eps_theta is frozen for good; only G_psi has trainable parameters.
 //
 // Mixing (r = the guidance ratio):
@@ -9,7 +9,7 @@
 //             with zero-initialised adapters),
 //   convex:   G starts at eps_theta (copy: the base including its output conv; lora: G =
 //             eps_adapted directly). A zero-initialised G would start the convex mix at
-//             (1 - r) * eps_theta, half the noise prediction: the collapse SPEC 6 describes.
+//             (1 - r) * eps_theta, half the noise prediction, and sampling collapses.
 //             `small` cannot start equal to the base in convex mode and is refused.
 // Variants:
 //   copy:  a full copy of the base UNet, all trainable (the official default; not small);
@@ -21,26 +21,26 @@
 #pragma once
 #include <cmath>
 #include <memory>
-#include <nlohmann/json_fwd.hpp>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "core/json.h"
 #include "model/unet.h"
 
 namespace invdiff {
 
 enum class GuidanceVariant { Copy, Small, Lora };
 enum class MixMode { Additive, Convex };
-GuidanceVariant parse_guidance_variant(const std::string& s);  // copy, small, lora
-std::string guidance_variant_name(GuidanceVariant v);
-MixMode parse_mix_mode(const std::string& s);  // additive, convex
-std::string mix_mode_name(MixMode m);
+INVDIFF_JSON_ENUM(GuidanceVariant, "guidance variant",
+                  {{GuidanceVariant::Copy, "copy"}, {GuidanceVariant::Small, "small"}, {GuidanceVariant::Lora, "lora"}})
+INVDIFF_JSON_ENUM(MixMode, "mix mode", {{MixMode::Additive, "additive"}, {MixMode::Convex, "convex"}})
 
 struct GuidanceConfig {
   GuidanceVariant variant = GuidanceVariant::Copy;
   MixMode mix = MixMode::Additive;
-  double ratio = NAN;        // r; NaN: the mix's default (1 additive, 0.5 convex)
+  std::optional<double> ratio;  // r; unset: the mix's default (1 additive, 0.5 convex)
   int lora_rank = 4;
   double lora_alpha = 4.0;   // adapter scale alpha / rank
   int small_channels = 0;    // small: base channels of G (0: half the base's, >= norm groups)
@@ -48,8 +48,7 @@ struct GuidanceConfig {
   double effective_ratio() const;
   void validate() const;     // throws std::invalid_argument naming the bad setting
 };
-void to_json(nlohmann::json& j, const GuidanceConfig& c);
-void from_json(const nlohmann::json& j, GuidanceConfig& c);
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(GuidanceConfig, variant, mix, ratio, lora_rank, lora_alpha, small_channels)
 
 // The UNet config of the `small` variant for a base config.
 UNetConfig small_guidance_config(const UNetConfig& base, int small_channels);

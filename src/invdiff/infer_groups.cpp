@@ -11,45 +11,6 @@
 
 namespace invdiff {
 
-void to_json(nlohmann::json& j, const GroupsConfig& c) {
-  j = {{"score", score_method_name(c.score.method)}, {"num_timesteps", c.score.num_timesteps},
-       {"timesteps", c.score.timesteps}, {"seed", c.score.seed}, {"per_condition", c.score.per_condition},
-       {"select_timestep", c.select_timestep}, {"grouper", c.grouper}, {"groups", c.grouper_opt.groups},
-       {"grouper_steps", c.grouper_opt.steps}, {"grouper_lr", c.grouper_opt.lr}, {"c", c.grouper_opt.c},
-       {"ema", c.use_ema}};
-  // Only when used: stage keys of groups made before the option existed stay valid.
-  if (c.refine_draws > 0) {
-    j["refine_draws"] = c.refine_draws;
-    j["select_samples"] = c.select_samples;
-  }
-  if (c.score.residual_pool > 0) j["residual_pool"] = c.score.residual_pool;
-  if (c.grouper == "cluster") {
-    j["feature_pool"] = c.feature_pool;
-    j["cluster_whiten"] = c.cluster.whiten;
-  }
-}
-
-void from_json(const nlohmann::json& j, GroupsConfig& c) {
-  GroupsConfig d;
-  c.score.method = parse_score_method(j.value("score", score_method_name(d.score.method)));
-  c.score.num_timesteps = j.value("num_timesteps", d.score.num_timesteps);
-  c.score.timesteps = j.value("timesteps", d.score.timesteps);
-  c.score.seed = j.value("seed", d.score.seed);
-  c.score.per_condition = j.value("per_condition", d.score.per_condition);
-  c.select_timestep = j.value("select_timestep", d.select_timestep);
-  c.grouper = j.value("grouper", d.grouper);
-  c.grouper_opt.groups = j.value("groups", d.grouper_opt.groups);
-  c.grouper_opt.steps = j.value("grouper_steps", d.grouper_opt.steps);
-  c.grouper_opt.lr = j.value("grouper_lr", d.grouper_opt.lr);
-  c.grouper_opt.c = j.value("c", d.grouper_opt.c);
-  c.use_ema = j.value("ema", d.use_ema);
-  c.refine_draws = j.value("refine_draws", d.refine_draws);
-  c.select_samples = j.value("select_samples", d.select_samples);
-  c.score.residual_pool = j.value("residual_pool", d.score.residual_pool);
-  c.feature_pool = j.value("feature_pool", d.feature_pool);
-  c.cluster.whiten = j.value("cluster_whiten", d.cluster.whiten);
-}
-
 namespace {
 double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -88,9 +49,7 @@ nlohmann::json infer_groups(const ImageDataset& data, const Denoiser* model, con
                             const std::string& out_dir, const c10::Device& device, bool progress,
                             const GroupReportOptions& report, const std::string& scores_csv) {
   ensure_dir(out_dir);
-  if (cfg.grouper != "std" && cfg.grouper != "otsu" && cfg.grouper != "cluster")
-    throw std::invalid_argument("groups: unknown grouper '" + cfg.grouper + "' (std, otsu or cluster)");
-  const bool cluster = cfg.grouper == "cluster";
+  const bool cluster = cfg.grouper == GrouperKind::Cluster;
   if (cluster && cfg.feature_pool < 1) throw std::invalid_argument("groups: the cluster grouper needs a feature pool >= 1");
   ScoreOptions score_opt = cfg.score;
   score_opt.feature_pool = cluster ? cfg.feature_pool : 0;
@@ -147,7 +106,7 @@ nlohmann::json infer_groups(const ImageDataset& data, const Denoiser* model, con
   GroupTable table;
   table.files = data.files;
   nlohmann::json grouper;
-  if (cfg.grouper == "otsu") {
+  if (cfg.grouper == GrouperKind::Otsu) {
     table.W = otsu_groups(scores.score, data.labels);
     table.group_names = {"low", "high"};
     grouper = {{"method", "otsu"}, {"per_condition", true}};
@@ -172,7 +131,7 @@ nlohmann::json infer_groups(const ImageDataset& data, const Denoiser* model, con
 
   summary["mode"] = "inferred";
   summary["config"] = cfg;
-  summary["score"] = {{"method", score_method_name(scores.method)}, {"timesteps", scores.timesteps},
+  summary["score"] = {{"method", enum_name(scores.method)}, {"timesteps", scores.timesteps},
                       {"seed", cfg.score.seed}, {"per_condition", cfg.score.per_condition}, {"ema", cfg.use_ema}};
   if (scores_csv.empty()) summary["score"]["residual_pool"] = cfg.score.residual_pool;
   if (cfg.select_timestep) {

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "core/json.h"
 #include "data/dataset.h"
 #include "diffusion/denoiser.h"
 #include "invdiff/group_report.h"
@@ -19,12 +20,16 @@ namespace c10 { struct Device; }
 
 namespace invdiff {
 
+// std: the paper's soft grouper; otsu: per-condition two-way split of the score; cluster: that
+// split refined by 2-means on the pooled residuals (cluster_groups.h)
+enum class GrouperKind { Std, Otsu, Cluster };
+INVDIFF_JSON_ENUM(GrouperKind, "grouper",
+                  {{GrouperKind::Std, "std"}, {GrouperKind::Otsu, "otsu"}, {GrouperKind::Cluster, "cluster"}})
+
 struct GroupsConfig {
   ScoreOptions score;              // estimator, timesteps, seed, batch size, standardisation
   bool select_timestep = false;    // multi-t: score = the timestep that splits most cleanly (Otsu)
-  // std: the paper's soft grouper; otsu: per-condition two-way split of the score; cluster: that
-  // split refined by 2-means on the pooled residuals (cluster_groups.h)
-  std::string grouper = "std";
+  GrouperKind grouper = GrouperKind::Std;
   GrouperOptions grouper_opt;      // std grouper settings (its seed is the score's)
   bool use_ema = true;             // score with the EMA weights (the caller loads them)
   // With select_timestep: choose the timestep on a subset (select_samples rows, every k-th; 0:
@@ -35,8 +40,8 @@ struct GroupsConfig {
   int feature_pool = 2;            // cluster grouper: residual features pooled to P x P per channel
   ClusterOptions cluster;          // cluster grouper settings
 };
-void to_json(nlohmann::json& j, const GroupsConfig& c);
-void from_json(const nlohmann::json& j, GroupsConfig& c);
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(GroupsConfig, score, select_timestep, grouper, grouper_opt, use_ema,
+                                                refine_draws, select_samples, feature_pool, cluster)
 
 // Label-free groups for `data` from a loaded model (loaded with cfg.use_ema's weights by the
 // caller; null when scores_csv is non-empty: those scores are reused instead of scoring). Writes out_dir/{scores.csv, groups.csv, summary.json,

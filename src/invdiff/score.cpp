@@ -15,14 +15,6 @@
 
 namespace invdiff {
 
-ScoreMethod parse_score_method(const std::string& s) {
-  if (s == "multi-t") return ScoreMethod::MultiT;
-  if (s == "single-t") return ScoreMethod::SingleT;
-  throw std::invalid_argument("unknown score estimator '" + s + "' (multi-t or single-t)");
-}
-
-std::string score_method_name(ScoreMethod m) { return m == ScoreMethod::MultiT ? "multi-t" : "single-t"; }
-
 std::vector<int> default_score_timesteps(int T, int M) {
   if (M < 1) throw std::invalid_argument("scores: the number of timesteps must be >= 1");
   std::vector<int> ts;
@@ -93,7 +85,7 @@ SampleScores compute_scores(const EpsFn& eps_fn, const NoiseSchedule& sch, const
   auto t_cols = torch::tensor(std::vector<int64_t>(out.timesteps.begin(), out.timesteps.end()), torch::kInt64);
   // Each network call sees chunk * M images: all timesteps of `chunk` samples.
   const int64_t chunk = std::max<int64_t>(1, opt.batch_size / M);
-  ProgressBar bar("scores (" + score_method_name(opt.method) + ")", N, 0, progress);
+  ProgressBar bar("scores (" + enum_name(opt.method) + ")", N, 0, progress);
   for (int64_t s = 0; s < N; s += chunk) {
     const int64_t b = std::min(chunk, N - s);
     std::vector<at::Tensor> eps_list, t_list;

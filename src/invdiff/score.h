@@ -13,6 +13,7 @@
 
 #include <ATen/core/Tensor.h>
 
+#include "core/json.h"
 #include "diffusion/samplers.h"
 #include "diffusion/schedule.h"
 
@@ -21,8 +22,7 @@ namespace c10 { struct Device; }
 namespace invdiff {
 
 enum class ScoreMethod { MultiT, SingleT };
-ScoreMethod parse_score_method(const std::string& s);  // "multi-t" or "single-t"
-std::string score_method_name(ScoreMethod m);
+INVDIFF_JSON_ENUM(ScoreMethod, "score estimator", {{ScoreMethod::MultiT, "multi-t"}, {ScoreMethod::SingleT, "single-t"}})
 
 struct ScoreOptions {
   ScoreMethod method = ScoreMethod::MultiT;
@@ -40,6 +40,8 @@ struct ScoreOptions {
   // the cluster grouper splits (a shared colour error vs idiosyncratic misses). 0: none.
   int feature_pool = 0;
 };
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ScoreOptions, method, num_timesteps, timesteps, seed, batch_size,
+                                                per_condition, residual_pool, feature_pool)
 
 struct SampleScores {
   ScoreMethod method = ScoreMethod::MultiT;

@@ -26,30 +26,6 @@ void UNetConfig::validate() const {
   }
 }
 
-void to_json(nlohmann::json& j, const UNetConfig& c) {
-  j = {{"in_channels", c.in_channels},       {"out_channels", c.out_channels},
-       {"image_size", c.image_size},         {"base_channels", c.base_channels},
-       {"channel_mult", c.channel_mult},     {"num_res_blocks", c.num_res_blocks},
-       {"attention_resolutions", c.attention_resolutions},
-       {"num_heads", c.num_heads},           {"norm_groups", c.norm_groups},
-       {"num_classes", c.num_classes},       {"dropout", c.dropout}};
-}
-
-void from_json(const nlohmann::json& j, UNetConfig& c) {
-  UNetConfig d;
-  c.in_channels = j.value("in_channels", d.in_channels);
-  c.out_channels = j.value("out_channels", d.out_channels);
-  c.image_size = j.value("image_size", d.image_size);
-  c.base_channels = j.value("base_channels", d.base_channels);
-  c.channel_mult = j.value("channel_mult", d.channel_mult);
-  c.num_res_blocks = j.value("num_res_blocks", d.num_res_blocks);
-  c.attention_resolutions = j.value("attention_resolutions", d.attention_resolutions);
-  c.num_heads = j.value("num_heads", d.num_heads);
-  c.norm_groups = j.value("norm_groups", d.norm_groups);
-  c.num_classes = j.value("num_classes", d.num_classes);
-  c.dropout = j.value("dropout", d.dropout);
-}
-
 torch::Tensor timestep_embedding(const torch::Tensor& t, int64_t dim, double max_period) {
   int64_t half = dim / 2;
   auto freqs = torch::exp(-std::log(max_period) *

@@ -2,10 +2,10 @@
 // GroupNorm + SiLU, sinusoidal time embedding, a class embedding with one extra "null" class
 // (index num_classes) for classifier-free guidance, and self-attention at chosen resolutions.
 #pragma once
-#include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <vector>
 
+#include "core/json.h"
 #include "model/layers.h"
 
 namespace invdiff {
@@ -27,8 +27,9 @@ struct UNetConfig {
   void validate() const;  // throws std::invalid_argument with the offending field
 };
 
-void to_json(nlohmann::json& j, const UNetConfig& c);
-void from_json(const nlohmann::json& j, UNetConfig& c);
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(UNetConfig, in_channels, out_channels, image_size, base_channels,
+                                                channel_mult, num_res_blocks, attention_resolutions, num_heads,
+                                                norm_groups, num_classes, dropout)
 
 class UNetImpl : public torch::nn::Module {
  public:

@@ -41,7 +41,7 @@ AnyModel load_any_model(const std::string& dir_or_file, const c10::Device& devic
     auto lg = load_guided_model(path, device, opt.use_ema);
     m.base = std::move(lg.base);
     m.guided = lg.model;
-    m.guidance_ratio = std::isnan(opt.guidance_ratio) ? m.guided->ratio() : opt.guidance_ratio;
+    m.guidance_ratio = opt.guidance_ratio.value_or(m.guided->ratio());
     GuidanceConfig check = m.guided->cfg;
     check.ratio = m.guidance_ratio;
     check.validate();  // e.g. a convex mix refuses r > 1
@@ -52,7 +52,7 @@ AnyModel load_any_model(const std::string& dir_or_file, const c10::Device& devic
       return gm->forward(x, t, y, r);
     };
   } else {
-    if (!std::isnan(opt.guidance_ratio))
+    if (opt.guidance_ratio)
       throw std::invalid_argument(path + " is a base model: --guidance-ratio applies to guided models only");
     m.base = load_diffusion_model(path, device, opt.use_ema);
     m.eps = model_eps_fn(m.base);

@@ -3,6 +3,7 @@
 #pragma once
 #include <cmath>
 #include <memory>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -20,7 +21,7 @@ class GuidedModel;
 struct LoadModelOptions {
   bool use_ema = true;             // the EMA weights (of G_psi for a guided model; its base is
                                    // always the weights it was trained against)
-  double guidance_ratio = NAN;     // guided only: override the stored r (NaN: the stored one)
+  std::optional<double> guidance_ratio;  // guided only: override the stored r (unset: the stored one)
 };
 
 struct AnyModel {

@@ -2,39 +2,23 @@
 // to bottom in trainer.cpp.
 #pragma once
 #include <cstdint>
-#include <nlohmann/json_fwd.hpp>
 #include <string>
 
 #include "data/dataset.h"
 #include "model/unet.h"
+#include "train/optim.h"
+#include "train/training_run.h"
 
 namespace invdiff {
 
-struct TrainConfig {
-  int64_t steps = 3500;
-  int64_t batch_size = 64;
-  double lr = 1e-3;
-  int64_t warmup = 200;
-  double min_lr_ratio = 0.1;
-  double weight_decay = 0.0;
-  double grad_clip = 1.0;
-  double ema_decay = 0.999;
-  double p_uncond = 0.1;          // condition dropout, for classifier-free guidance
-  uint64_t seed = 0;
-  int64_t checkpoint_every = 500;
+struct TrainConfig : OptimConfig {
   std::string schedule = "linear";
   int T = 1000;
   std::string init_from;          // fine-tune: start from this checkpoint's EMA weights
 };
-void to_json(nlohmann::json& j, const TrainConfig& c);
-void from_json(const nlohmann::json& j, TrainConfig& c);
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(TrainConfig, INVDIFF_OPTIM_FIELDS, schedule, T, init_from)
 
-struct TrainResult {
-  int64_t steps_done = 0;
-  double final_loss = 0;   // mean loss over the last 100 steps
-  double seconds = 0;
-  double steps_per_second = 0;
-};
+using TrainResult = LoopResult;
 
 // Trains into out_dir (checkpoint.pt, config.json, loss.csv). With resume, continues from
 // out_dir's checkpoint; without, refuses to overwrite one. `stop_after` > 0 stops (with a
