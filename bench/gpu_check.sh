@@ -30,7 +30,7 @@ $B/invdiff -q --device cuda groups -m $R/base --data $D -o $R/g_multi 2>&1 | tai
 $B/invdiff -q --device cuda groups -m $R/base --data $D -o $R/g_oracle --oracle class_name,colour_name 2>&1 | tail -1
 for row in "erm none" "multi $R/g_multi" "oracle $R/g_oracle"; do
   set -- $row
-  $B/invdiff -q --device cuda debias -m $R/base --groups "$2" --data $D -o $R/d_$1 --steps "$DS" --t-range 400,900 2>&1 | tail -1
+  $B/invdiff -q --device cuda debias -m $R/base --groups-dir "$2" --data $D -o $R/d_$1 --steps "$DS" --t-range 400,900 2>&1 | tail -1
 done
 for m in base d_erm d_multi d_oracle; do
   $B/invdiff -q --device cuda eval -m $R/$m --data $D -o $R/eval_$m -n "$N" --classifier $R/classifier 2>&1 | tail -1

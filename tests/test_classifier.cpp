@@ -9,6 +9,7 @@
 #include "data/cfmnist.h"
 #include "data/dataset.h"
 #include "eval/classifier.h"
+#include "eval/classifier_train.h"
 #include "eval/metrics.h"
 #include "train/checkpoint.h"
 #include "test_util.h"

@@ -9,6 +9,7 @@
 #include "diffusion/schedule.h"
 #include "invdiff/cluster_groups.h"
 #include "invdiff/score.h"
+#include "invdiff/scores_io.h"
 #include "test_util.h"
 
 using namespace invdiff;

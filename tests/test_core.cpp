@@ -82,3 +82,12 @@ TEST(Json, OptionalIsNullOrValue) {
   EXPECT_EQ(join_choices({"a"}), "a");
   EXPECT_EQ(join_choices({"a", "b", "c"}), "a, b or c");
 }
+
+TEST(Csv, NumberNamesFileRowAndColumn) {
+  auto t = parse_csv("file,w_0\na.png,0.5\nb.png,abc\nc.png,1e400\nd.png,\ne.png,2x\n", "groups.csv");
+  EXPECT_DOUBLE_EQ(t.number(0, 1), 0.5);
+  EXPECT_EQ(error_of([&] { t.number(1, 1); }), "groups.csv: row 3, column 'w_0': 'abc' is not a number");
+  EXPECT_NE(error_of([&] { t.number(2, 1); }).find("'1e400' is not a number"), std::string::npos);  // overflow
+  EXPECT_NE(error_of([&] { t.number(3, 1); }).find("row 5"), std::string::npos);                    // empty
+  EXPECT_NE(error_of([&] { t.number(4, 1); }).find("'2x' is not a number"), std::string::npos);     // trailing
+}

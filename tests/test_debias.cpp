@@ -226,7 +226,7 @@ TEST_F(DebiasCli, GroupsDebiasSampleEndToEnd) {
 
   std::string fp = file_fingerprint(join_path(base_, "checkpoint.pt"));
   std::string gd = join_path(dir_->path, "guided");
-  r = run_cli("-q debias -m " + base_ + " --groups " + g + " --data " + data_ + " -o " + gd +
+  r = run_cli("-q debias -m " + base_ + " --groups-dir " + g + " --data " + data_ + " -o " + gd +
               " --steps 3 -b 8 --variant lora --t-range 400,900");
   ASSERT_EQ(r.status, 0) << r.output;
   EXPECT_EQ(file_fingerprint(join_path(base_, "checkpoint.pt")), fp);
@@ -234,9 +234,11 @@ TEST_F(DebiasCli, GroupsDebiasSampleEndToEnd) {
   EXPECT_EQ(meta["debias"]["t_lo"].get<int>(), 400);
   EXPECT_EQ(meta["groups"]["mode"], "inferred");
 
+  // The old spelling still works and names the new one.
   r = run_cli("-q debias -m " + base_ + " --groups none --data " + data_ + " -o " + join_path(dir_->path, "erm") +
               " --steps 2 -b 8 --variant small");
   ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("note: --groups is now --groups-dir"), std::string::npos) << r.output;
 
   std::string png = join_path(dir_->path, "s.png");
   r = run_cli("-q sample -m " + gd + " -p all -n 2 --steps 3 -o " + png + " --guidance-ratio 2");
@@ -255,7 +257,7 @@ TEST_F(DebiasCli, GroupsDebiasSampleEndToEnd) {
 
 TEST_F(DebiasCli, ErrorsExitNonZeroWithOneLine) {
   auto one_line = [](const CliResult& r) { return std::count(r.output.begin(), r.output.end(), '\n') == 1; };
-  auto r = run_cli("-q debias -m " + base_ + " --groups " + join_path(dir_->path, "nope") + " --data " + data_ +
+  auto r = run_cli("-q debias -m " + base_ + " --groups-dir " + join_path(dir_->path, "nope") + " --data " + data_ +
                    " -o " + join_path(dir_->path, "x"));
   EXPECT_NE(r.status, 0);
   EXPECT_TRUE(one_line(r)) << r.output;
@@ -267,7 +269,7 @@ TEST_F(DebiasCli, ErrorsExitNonZeroWithOneLine) {
   t.header = {"file", "group", "w_0", "w_1"};
   t.rows = {{"images/train/999999.png", "0", "1", "0"}};
   write_csv(join_path(g, "groups.csv"), t);
-  r = run_cli("-q debias -m " + base_ + " --groups " + g + " --data " + data_ + " -o " + join_path(dir_->path, "y"));
+  r = run_cli("-q debias -m " + base_ + " --groups-dir " + g + " --data " + data_ + " -o " + join_path(dir_->path, "y"));
   EXPECT_NE(r.status, 0);
   EXPECT_TRUE(one_line(r)) << r.output;
   EXPECT_NE(r.output.find("has no row for dataset file"), std::string::npos) << r.output;
@@ -275,4 +277,9 @@ TEST_F(DebiasCli, ErrorsExitNonZeroWithOneLine) {
   r = run_cli("-q groups --data " + data_ + " -o " + join_path(dir_->path, "z"));
   EXPECT_NE(r.status, 0);
   EXPECT_TRUE(one_line(r)) << r.output;
+
+  r = run_cli("-q debias -m " + base_ + " --data " + data_ + " -o " + join_path(dir_->path, "w"));
+  EXPECT_NE(r.status, 0);
+  EXPECT_TRUE(one_line(r)) << r.output;
+  EXPECT_NE(r.output.find("--groups-dir is required"), std::string::npos) << r.output;
 }

@@ -17,6 +17,7 @@
 #include "data/image_io.h"
 #include "eval/bias.h"
 #include "eval/classifier.h"
+#include "eval/classifier_train.h"
 #include "eval/evaluate.h"
 #include "invdiff/debias.h"
 #include "test_util.h"

@@ -11,6 +11,7 @@
 #include "invdiff/grouper.h"
 #include "invdiff/groups_io.h"
 #include "invdiff/score.h"
+#include "invdiff/scores_io.h"
 #include "test_util.h"
 
 using namespace invdiff;
@@ -92,7 +93,7 @@ at::Tensor planted_scores() {
 }
 }  // namespace
 
-// What the SPEC grouper does with a planted subgroup: every planted sample lands in the same
+// What the paper's std grouper does with a planted subgroup: every planted sample lands in the same
 // argmax group, the one whose members score highest, but that group also keeps some ordinary samples.
 // Not a tuning problem: Adam steps each weight by ~lr * sign(gradient), so a sample whose score
 // lies between two group means sees *both* its weights pushed down by the same amount, and the
@@ -116,7 +117,7 @@ TEST(Grouper, StdGrouperCapturesAPlantedSubgroupInItsTopGroup) {
   }
 }
 
-// The Otsu split (SPEC 6: the label-free recipe that worked) weights the spread of the two means
+// The Otsu split (the label-free split that worked on cfmnist) weights the spread of the two means
 // by the groups' sizes, so it cuts at the gap: the planted subgroup gets its own group.
 TEST(Grouper, OtsuSplitPutsAPlantedSubgroupInItsOwnGroup) {
   auto l = planted_scores();

@@ -18,6 +18,7 @@
 #include "invdiff/groups_io.h"
 #include "invdiff/infer_groups.h"
 #include "invdiff/score.h"
+#include "invdiff/scores_io.h"
 #include "experiment/bench.h"
 #include "experiment/experiment.h"
 #include "experiment/run.h"

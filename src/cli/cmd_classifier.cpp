@@ -5,6 +5,7 @@
 #include "cli/commands.h"
 #include "core/runtime.h"
 #include "eval/classifier.h"
+#include "eval/classifier_train.h"
 
 namespace invdiff::cli {
 

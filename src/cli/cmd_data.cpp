@@ -11,7 +11,7 @@ void add_data_command(CLI::App& app, GlobalOptions& g) {
   auto* data = app.add_subcommand("data", "Build datasets");
   data->require_subcommand(1);
   data->fallthrough();
-  auto* cf = data->add_subcommand("cfmnist", "Build Colored Fashion-MNIST (SPEC section 2) as a dataset directory");
+  auto* cf = data->add_subcommand("cfmnist", "Build Colored Fashion-MNIST (the embedded benchmark) as a dataset directory");
   struct Opts {
     std::string out = "data/cfmnist";
     std::vector<std::string> classes{"0", "1", "7", "8"};

@@ -1,5 +1,5 @@
 // `invdiff debias`: the min step. Trains G_psi on the group objective with the base frozen.
-// --groups none runs the ERM control (plain mean loss) through the same code path.
+// --groups-dir none runs the ERM control (plain mean loss) through the same code path.
 #include <CLI/CLI.hpp>
 
 #include <torch/torch.h>
@@ -28,7 +28,11 @@ void add_debias_command(CLI::App& app, GlobalOptions& g) {
   };
   auto o = std::make_shared<Opts>();
   cmd->add_option("-m,--model", o->model, "frozen base model (checkpoint file or directory)")->required();
-  cmd->add_option("--groups", o->groups, "groups directory or groups.csv from `invdiff groups`, or 'none' (ERM control)")->required();
+  cmd->add_option("--groups-dir", o->groups, "groups directory or groups.csv from `invdiff groups`, or 'none' (ERM control)");
+  cmd->add_option_function<std::string>("--groups", [o](const std::string& s) {
+        std::fprintf(stderr, "note: --groups is now --groups-dir (the old name goes in the next release)\n");
+        o->groups = s;
+      }, "old name of --groups-dir")->group("");  // hidden from help
   cmd->add_option("--data", o->data, "dataset directory the groups were inferred on")->required();
   cmd->add_option("-o,--out", o->out, "output directory")->capture_default_str();
   cmd->add_option("--target", o->target, "condition column (default: the manifest's)");
@@ -58,7 +62,9 @@ void add_debias_command(CLI::App& app, GlobalOptions& g) {
     dopt.target_column = o->target;
     auto data = load_dataset(o->data, dopt);
 
-    auto gw = load_group_weights(o->groups, data, o->hard, o->cross_class);
+    if (o->groups.empty())
+      throw std::invalid_argument("debias: --groups-dir is required (a directory from `invdiff groups`, or none for the ERM control)");
+    auto gw = load_group_weights(GroupsSource::parse(o->groups), data, o->hard, o->cross_class);
     auto r = debias_train(data, gw.W, o->model, o->gcfg, o->dcfg, o->out, o->resume, device, gw.info, !g.quiet);
     if (g.quiet)  // otherwise debias_train printed the counts when it started
       std::printf("G_psi (%s, %s mix, r = %g): %ld trainable / %ld frozen parameters\n",

@@ -1,5 +1,7 @@
 #include "core/csv.h"
 
+#include <cmath>
+
 #include <stdexcept>
 
 #include "core/fs.h"
@@ -95,5 +97,20 @@ std::string to_csv(const CsvTable& t) {
 }
 
 void write_csv(const std::string& path, const CsvTable& t) { atomic_write_text(path, to_csv(t)); }
+
+double CsvTable::number(size_t row, size_t col) const {
+  const std::string& f = rows.at(row).at(col);
+  size_t used = 0;
+  double v = 0;
+  try {
+    v = std::stod(f, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (f.empty() || used != f.size() || !std::isfinite(v))
+    throw std::runtime_error(source + ": row " + std::to_string(row + 2) + ", column '" + header.at(col) + "': '" + f +
+                             "' is not a number");
+  return v;
+}
 
 }  // namespace invdiff

@@ -13,6 +13,9 @@ struct CsvTable {
   // Index of a column; throws "<source>: missing column 'name'" when absent.
   size_t column(const std::string& name) const;
   bool has_column(const std::string& name) const;
+  // rows[row][col] as a finite number; throws "<source>: row R, column 'c': 'x' is not a number"
+  // (R counts the header as row 1, as a spreadsheet does).
+  double number(size_t row, size_t col) const;
   std::string source;  // file name, for error messages
 };
 

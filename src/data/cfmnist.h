@@ -1,4 +1,4 @@
-// Colored Fashion-MNIST ("cfmnist"), the embedded benchmark of SPEC section 2: real garments,
+// Colored Fashion-MNIST ("cfmnist"), the embedded benchmark (README, docs/evaluation.md): real garments,
 // a controlled class-colour correlation, and an exact colour oracle.
 #pragma once
 #include <cstdint>

@@ -1,4 +1,4 @@
-// The paper's Bias metric (SPEC section 3): for a prompt with attribute shares f_1..f_K,
+// The paper's Bias metric (docs/evaluation.md): for a prompt with attribute shares f_1..f_K,
 // Bias_p = 2 / (K (K - 1)) * sum_{i<j} |f_i - f_j|; Bias = mean over prompts.
 #pragma once
 #include <cstdint>

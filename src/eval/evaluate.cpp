@@ -17,6 +17,7 @@
 #include "data/image_io.h"
 #include "eval/bias.h"
 #include "eval/classifier.h"
+#include "eval/classifier_train.h"
 #include "eval/colour.h"
 #include "eval/features.h"
 #include "eval/image_folder.h"

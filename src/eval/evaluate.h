@@ -1,5 +1,5 @@
 // `invdiff eval`: one function that scores a set of images - sampled from a model, read from a
-// folder, or the real reference split itself - with every metric of SPEC section 3 and writes
+// folder, or the real reference split itself - with every metric of docs/evaluation.md and writes
 // OUT/metrics.json, OUT/metrics.md and OUT/samples.png. The CLI and `run` / `bench` call it.
 #pragma once
 #include <cmath>

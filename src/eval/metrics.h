@@ -1,4 +1,4 @@
-// Distribution and classification metrics of SPEC section 3, on plain tensors so each can be
+// Distribution and classification metrics (docs/evaluation.md), on plain tensors so each can be
 // tested against a closed form. Feature sets are [N, D] (any float type; computed in float64).
 // Bias and colour purity live in eval/bias.h and eval/colour.h.
 #pragma once

@@ -12,6 +12,7 @@
 #include "data/cfmnist.h"
 #include "data/reweight.h"
 #include "eval/classifier.h"
+#include "eval/classifier_train.h"
 #include "eval/evaluate.h"
 #include "invdiff/group_weights.h"
 #include "invdiff/groups_io.h"
@@ -130,13 +131,12 @@ nlohmann::json Experiment::groups(const std::string& dir, const std::string& bas
   return res;
 }
 
-nlohmann::json Experiment::debias(const std::string& dir, const std::string& base_dir, const std::string& groups_dir,
+nlohmann::json Experiment::debias(const std::string& dir, const std::string& base_dir, const GroupsSource& groups,
                                   const Recipe& r) {
-  const std::string groups = groups_dir.empty() ? "none" : groups_dir;
   nlohmann::json key = {{"stage", "debias"}, {"data", data_fingerprint()}, {"base", ckpt_fp(base_dir)},
                         {"guidance", config_key(r.guidance)}, {"debias", config_key(r.debias)}, {"hard", r.hard_groups},
                         {"cross_class", r.cross_class}};
-  key["groups"] = groups_dir.empty() ? "none" : file_fingerprint(groups_csv_path(groups_dir));
+  key["groups"] = groups.is_none() ? "none" : file_fingerprint(groups_csv_path(*groups.path));
   auto st = stage_state(dir, key, "checkpoint.pt");
   if (st.status == StageStatus::Done) return st.result;
   stage_begin(dir, key);
@@ -208,14 +208,14 @@ nlohmann::json Experiment::make_model(const std::string& dir, const std::string&
     out["train"] = reweight(model, base_dir, r);
     return out;
   }
-  std::string groups_dir;
+  GroupsSource source = GroupsSource::none();
   if (r.groups != GroupsMode::None) {
-    groups_dir = join_path(dir, "groups");
-    out["groups"] = groups(groups_dir, base_dir, r);
+    source = GroupsSource::at(join_path(dir, "groups"));
+    out["groups"] = groups(*source.path, base_dir, r);
   }
   const std::string model = join_path(dir, "guided");
   out["model"] = model;
-  out["train"] = debias(model, base_dir, groups_dir, r);
+  out["train"] = debias(model, base_dir, source, r);
   return out;
 }
 

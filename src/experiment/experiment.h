@@ -14,6 +14,7 @@
 
 #include "data/dataset.h"
 #include "experiment/recipes.h"
+#include "invdiff/group_weights.h"
 #include "model/unet.h"
 #include "train/trainer.h"
 
@@ -40,8 +41,8 @@ class Experiment {
   nlohmann::json classifier(const std::string& dir);
   // Stage: groups for a recipe ("inferred" or "oracle").
   nlohmann::json groups(const std::string& dir, const std::string& base_dir, const Recipe& r);
-  // Stage: the min step (groups_dir empty for "none"), or the reweighting fine-tune.
-  nlohmann::json debias(const std::string& dir, const std::string& base_dir, const std::string& groups_dir,
+  // Stage: the min step, or the reweighting fine-tune.
+  nlohmann::json debias(const std::string& dir, const std::string& base_dir, const GroupsSource& groups,
                         const Recipe& r);
   nlohmann::json reweight(const std::string& dir, const std::string& base_dir, const Recipe& r);
   // Stage: evaluates a model (or, model empty, the reference split) with n images per prompt;

@@ -1,4 +1,4 @@
-// The min step's objective on a minibatch (SPEC 1.3):
+// The min step's objective on a minibatch (docs/method.md):
 //   L_g = sum_i w_ig l_i / (sum_i w_ig + 1e-9)   over the groups present in the batch
 //   L   = mean_g L_g + lambda * Var_g(L_g)        (unbiased Var; L = mean if one group present)
 // A group is present when its weight sum in the batch is > 0 (for one-hot groups: when any
@@ -19,8 +19,8 @@ struct GroupObjective {
 };
 
 // l [B] per-sample losses, w [B, G] group weights (same dtype); w undefined: plain mean (the
-// ERM control), reported as one group. relative: lambda * Var_g / mean_g^2, scale-free (SPEC 6:
-// with an eps-MSE of ~0.03 the absolute variance is ~1e-5 and lambda = 1 barely acts).
+// ERM control), reported as one group. relative: lambda * Var_g / mean_g^2, scale-free (with an
+// eps-MSE of ~0.03 the absolute variance is ~1e-5 and lambda = 1 barely acts).
 GroupObjective group_objective(const at::Tensor& l, const at::Tensor& w, double lambda, bool relative = false);
 
 }  // namespace invdiff

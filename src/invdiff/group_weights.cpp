@@ -9,18 +9,15 @@
 
 namespace invdiff {
 
-GroupWeights load_group_weights(const std::string& groups, const ImageDataset& data, bool hard, bool cross_class) {
+GroupWeights load_group_weights(const GroupsSource& groups, const ImageDataset& data, bool hard, bool cross_class) {
   GroupWeights out;
-  if (groups == "none") {
-    if (hard || cross_class) throw std::invalid_argument("--hard-groups / --cross-class need --groups");
+  if (groups.is_none()) {
+    if (hard || cross_class) throw std::invalid_argument("--hard-groups / --cross-class need --groups-dir");
     out.info = {{"mode", "none"}};
     return out;
   }
-  auto table = read_groups(groups);
+  auto table = read_groups(*groups.path);
   out.W = align_groups(table, data.files);  // explicit join by row key; throws on any mismatch
-  std::string mode = "inferred";
-  std::string summary = join_path(std::filesystem::path(table.source).parent_path().string(), "summary.json");
-  if (file_exists(summary)) mode = nlohmann::json::parse(read_text(summary), nullptr, false).value("mode", mode);
   auto names = table.group_names;
   if (hard) out.W = harden_groups(out.W);
   if (cross_class) {
@@ -31,7 +28,7 @@ GroupWeights load_group_weights(const std::string& groups, const ImageDataset& d
       for (const auto& n : names) crossed.push_back(c + "|" + n);
     names = crossed;
   }
-  out.info = {{"mode", mode}, {"path", std::filesystem::absolute(table.source).lexically_normal().string()},
+  out.info = {{"mode", table.mode}, {"path", std::filesystem::absolute(table.source).lexically_normal().string()},
               {"fingerprint", file_fingerprint(table.source)}, {"num_groups", out.W.size(1)},
               {"group_names", names}, {"hard", hard}, {"cross_class", cross_class}};
   return out;

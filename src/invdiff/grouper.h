@@ -1,4 +1,4 @@
-// The soft grouper of SPEC 1.2 (the "max" step): W in R^{N x G}, rows on the probability
+// The paper's soft grouper (the "max" step; docs/method.md): W in R^{N x G}, rows on the probability
 // simplex, chosen to spread the groups' mean scores apart:
 //   J(W) = - std_g(m_g) - c * min_{i,g}(l_i W_ig),   m_g = sum_i l_i W_ig / sum_i W_ig
 // minimised by full-batch Adam, each step followed by a row-wise projection (clamp at 0, divide
@@ -47,7 +47,7 @@ GrouperResult fit_groups(const at::Tensor& l, const GrouperOptions& opt, const a
 // m_g for the given weights: [G] float64.
 at::Tensor group_means(const at::Tensor& W, const at::Tensor& l);
 
-// The Otsu alternative (SPEC 6's best label-free recipe; not the paper's grouper). The std
+// The Otsu alternative (the label-free split that isolates a minority; not the paper's grouper). The std
 // objective favours a few extreme samples and its sign-like Adam steps leave samples between two
 // group means to their random init; Otsu's criterion n_lo n_hi (m_hi - m_lo)^2 weights the
 // spread by group size, so it cuts a bimodal score at its gap.

@@ -64,14 +64,7 @@ GroupTable read_groups(const std::string& dir_or_file) {
     const auto& r = t.rows[i];
     g.files.push_back(r[fc]);
     for (int64_t k = 0; k < G; ++k) {
-      try {
-        size_t used = 0;
-        acc[i][k] = std::stod(r[wcols[k]], &used);
-        if (used != r[wcols[k]].size()) throw std::invalid_argument("trailing characters");
-      } catch (const std::exception&) {
-        throw std::runtime_error(path + ": row " + std::to_string(i + 2) + ": weight '" + r[wcols[k]] +
-                                 "' is not a number");
-      }
+      acc[i][k] = t.number(static_cast<size_t>(i), wcols[k]);
       if (!(acc[i][k] >= 0)) throw std::runtime_error(path + ": row " + std::to_string(i + 2) + ": negative weight");
     }
   }
@@ -80,6 +73,7 @@ GroupTable read_groups(const std::string& dir_or_file) {
     auto j = nlohmann::json::parse(read_text(summary), nullptr, false);
     if (!j.is_discarded() && j.contains("group_names") && j["group_names"].size() == static_cast<size_t>(G))
       g.group_names = j["group_names"].get<std::vector<std::string>>();
+    if (!j.is_discarded() && j.contains("mode") && j["mode"].is_string()) g.mode = j["mode"].get<std::string>();
   }
   if (g.group_names.empty())
     for (int64_t k = 0; k < G; ++k) g.group_names.push_back("g" + std::to_string(k));

@@ -1,5 +1,5 @@
-// Group assignments on disk and their explicit join to dataset rows (SPEC 5: the official code
-// kept no map between grouper rows and dataset rows). groups.csv holds one row per sample:
+// Group assignments on disk and their explicit join to dataset rows (a groups file is never
+// matched to the dataset by row order: docs/method.md). groups.csv holds one row per sample:
 //   file (the metadata's row key), group (argmax), w_0 .. w_{G-1}
 // and summary.json beside it names the groups. Every consumer joins by `file`, never by order.
 #pragma once
@@ -17,6 +17,7 @@ struct GroupTable {
   at::Tensor W;                          // [N, G] float64, rows on the simplex
   std::vector<std::string> group_names;  // G names ("g0".. for inferred groups)
   std::string source;                    // file it came from, for messages
+  std::string mode = "inferred";         // summary.json's: inferred or oracle
   int64_t num_groups() const { return W.defined() ? W.size(1) : 0; }
 };
 

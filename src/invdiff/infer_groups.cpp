@@ -8,6 +8,7 @@
 
 #include "core/fs.h"
 #include "invdiff/groups_io.h"
+#include "invdiff/scores_io.h"
 
 namespace invdiff {
 

@@ -1,4 +1,4 @@
-// Per-sample scores of the frozen base model: the input of the label-free grouper (SPEC 1.2).
+// Per-sample scores of the frozen base model: the input of the label-free grouper (docs/method.md).
 // Two estimators:
 //   multi-t (default): M fixed timesteps, fresh seeded noise per (sample, timestep),
 //     l_im = mean((eps_theta(x_t, t_m, y_i) - eps)^2), each column standardised over the samples
@@ -71,7 +71,7 @@ SampleScores compute_scores(const EpsFn& eps_fn, const NoiseSchedule& sch, const
                             const at::Tensor& labels, const std::vector<std::string>& keys, const ScoreOptions& opt,
                             const c10::Device& device, bool progress = false);
 
-// Label-free timestep choice (SPEC 6): for each timestep column of z, the Otsu explained-variance
+// Label-free timestep choice (docs/method.md): for each timestep column of z, the Otsu explained-variance
 // share within each condition, averaged over conditions; the column that splits most cleanly in
 // two becomes the score (shifted so its minimum is 1). Multi-t only. Returns the chosen index.
 int select_timestep_otsu(SampleScores& s, const at::Tensor& labels);
@@ -80,12 +80,5 @@ int select_timestep_otsu(SampleScores& s, const at::Tensor& labels);
 // clamped to [0, T) without duplicates: the extra noise draws around a selected timestep that
 // average out the one-draw noise of its score (measured: AUC 0.90 -> 0.98 with K = 5 on cfmnist).
 std::vector<int> refine_timesteps(int t, int K, int T, int M);
-
-// scores.csv: file, score, then per timestep loss_t<t> (raw) and z_t<t> (standardised); for
-// single-t: file, score, t. Features, when kept, follow as res_0 .. res_<D-1>.
-void write_scores_csv(const std::string& path, const std::vector<std::string>& files, const SampleScores& s);
-// Reads a scores.csv back, rows joined to `files` by key (so the grouper can be rerun without
-// rescoring); throws when a key is missing on either side.
-SampleScores read_scores_csv(const std::string& path, const std::vector<std::string>& files);
 
 }  // namespace invdiff
