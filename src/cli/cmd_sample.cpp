@@ -3,7 +3,9 @@
 #include <torch/torch.h>
 
 #include <cmath>
+#include <cctype>
 #include <cstdio>
+#include <map>
 
 #include "cli/commands.h"
 #include "cli/options.h"
@@ -64,7 +66,7 @@ void add_sample_command(CLI::App& app, GlobalOptions& g) {
       for (int64_t i = 0; i < o->n; ++i) labels.push_back(m.class_index(nm));
     const auto& u = m.unet_config();
     auto imgs = generate(m.eps, m.schedule(), u.null_class(), labels,
-                         {u.in_channels, u.image_size, u.image_size}, o->gen, device, !g.quiet);
+                         {u.in_channels, u.image_size, u.image_size}, o->gen, device, !g.quiet, m.class_names());
     auto params = generation_params(o->model, o->gen);
     params.update(m.describe());  // model kind; guided: variant, mix and the ratio r used
     std::string prompt_list;
@@ -77,13 +79,19 @@ void add_sample_command(CLI::App& app, GlobalOptions& g) {
     write_png(o->out, make_grid(imgs, nrow), {{"parameters", params.dump()}});
     if (!o->per_image_dir.empty()) {
       ensure_dir(o->per_image_dir);
+      std::map<int64_t, int64_t> seen;
       for (int64_t i = 0; i < imgs.size(0); ++i) {
+        const std::string& prompt = m.class_names()[labels[i]];
+        const int64_t k = seen[labels[i]]++;
         auto p = params;
-        p["prompt"] = m.class_names()[labels[i]];
-        p["index"] = i;
+        p["prompt"] = prompt;
+        p["index"] = k;  // among this prompt's images: with the seed, it names the image's noise
+        p["image_seed"] = image_seed(o->gen.sampler.seed, prompt, k);
+        std::string safe;
+        for (char c : prompt) safe += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
         char f[64];
-        std::snprintf(f, sizeof f, "%06ld.png", (long)i);
-        write_png(join_path(o->per_image_dir, f), imgs[i], {{"parameters", p.dump()}});
+        std::snprintf(f, sizeof f, "-s%llu-%04ld.png", static_cast<unsigned long long>(o->gen.sampler.seed), (long)k);
+        write_png(join_path(o->per_image_dir, safe + f), imgs[i], {{"parameters", p.dump()}});
       }
     }
     std::printf("wrote %s (%ld images)\n", o->out.c_str(), (long)imgs.size(0));

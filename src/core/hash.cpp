@@ -22,4 +22,13 @@ std::string file_fingerprint(const std::string& path) {
   return out;
 }
 
+uint64_t keyed_seed(uint64_t seed, const std::string& key) {
+  uint64_t h = 1469598103934665603ull;  // FNV-1a over the key
+  for (unsigned char c : key) h = (h ^ c) * 1099511628211ull;
+  h ^= seed + 0x9E3779B97F4A7C15ull + (h << 6) + (h >> 2);
+  h = (h ^ (h >> 30)) * 0xBF58476D1CE4E5B9ull;
+  h = (h ^ (h >> 27)) * 0x94D049BB133111EBull;
+  return h ^ (h >> 31);
+}
+
 }  // namespace invdiff

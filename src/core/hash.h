@@ -2,10 +2,17 @@
 // base that changed after debiasing is detected instead of silently mixed with a stale G_psi.
 // Not cryptographic; it guards against accidents, not adversaries.
 #pragma once
+#include <cstdint>
 #include <string>
 
 namespace invdiff {
 
 std::string file_fingerprint(const std::string& path);  // 16 hex digits; throws if unreadable
+
+// A generator seed for one item from (seed, the item's key): FNV-1a over the key mixed with the
+// seed, then the splitmix64 finaliser, so nearby keys or seeds give unrelated streams. What a
+// score's noise (key: the row's file) and a generated image's noise (key: prompt and index) come
+// from, so neither depends on batching, order or device.
+uint64_t keyed_seed(uint64_t seed, const std::string& key);
 
 }  // namespace invdiff

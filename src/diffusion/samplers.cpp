@@ -81,10 +81,23 @@ at::Tensor ddim_step(const NoiseSchedule& sch, const at::Tensor& x, const at::Te
 at::Tensor sample(const EpsFn& eps_fn, const NoiseSchedule& sch, const at::Tensor& y,
                   const std::vector<int64_t>& shape, const SamplerOptions& opt) {
   torch::NoGradGuard no_grad;
-  auto gen = at::detail::createCPUGenerator(opt.seed);
   auto dev = y.device();
+  const auto f32 = torch::TensorOptions().dtype(torch::kFloat32);
+  std::vector<at::Generator> gens;
+  if (opt.image_seeds.empty()) {
+    gens.push_back(at::detail::createCPUGenerator(opt.seed));
+  } else {
+    if (static_cast<int64_t>(opt.image_seeds.size()) != shape.at(0))
+      throw std::invalid_argument("sample: one image seed per image is needed");
+    for (uint64_t s : opt.image_seeds) gens.push_back(at::detail::createCPUGenerator(s));
+  }
+  const std::vector<int64_t> one(shape.begin() + 1, shape.end());
   auto noise = [&](void) {
-    return torch::randn(shape, gen, torch::TensorOptions().dtype(torch::kFloat32)).to(dev);
+    if (opt.image_seeds.empty()) return torch::randn(shape, gens[0], f32).to(dev);
+    std::vector<at::Tensor> xs;
+    xs.reserve(gens.size());
+    for (auto& g : gens) xs.push_back(torch::randn(one, g, f32));
+    return torch::stack(xs).to(dev);
   };
   auto x = noise();
   auto ts = sampling_timesteps(sch.T(), opt.steps);

@@ -27,6 +27,10 @@ struct SamplerOptions {
   double eta = 0.0;       // DDIM only: 0 deterministic, 1 DDPM-like
   bool clip_x0 = true;    // clamp predicted x0 to [-1, 1] (images live there)
   uint64_t seed = 0;
+  // Non-empty (one per image of the batch): image i's noise, initial and per step, comes from its
+  // own generator seeded image_seeds[i], so an image does not depend on what it is batched with.
+  // Empty: one generator seeded `seed` for the whole batch.
+  std::vector<uint64_t> image_seeds;
   bool progress = false;
 };
 

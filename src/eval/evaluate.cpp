@@ -144,7 +144,8 @@ PendingModel prepare_model(const EvalOptions& opt, const ImageDataset& ref, cons
 void sample_model(PendingModel& pm, const EvalOptions& opt, const c10::Device& device) {
   const auto& u = pm.m.unet_config();
   pm.set.images = generate(pm.m.eps, pm.m.schedule(), u.null_class(), pm.labels,
-                           {u.in_channels, u.image_size, u.image_size}, opt.gen, device, opt.progress);
+                           {u.in_channels, u.image_size, u.image_size}, opt.gen, device, opt.progress,
+                           pm.m.class_names());
 }
 
 EvalSet from_folder(const EvalOptions& opt, const ImageDataset& ref) {

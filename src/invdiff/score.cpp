@@ -10,6 +10,7 @@
 #include <stdexcept>
 
 #include "core/csv.h"
+#include "core/hash.h"
 #include "core/progress.h"
 #include "invdiff/grouper.h"
 
@@ -41,16 +42,6 @@ at::Tensor standardise_by_condition(const at::Tensor& raw_in, const at::Tensor& 
     z.index_copy_(0, idx, zb);
   }
   return z;
-}
-
-uint64_t sample_noise_seed(uint64_t seed, const std::string& key) {
-  uint64_t h = 1469598103934665603ull;  // FNV-1a over the key
-  for (unsigned char c : key) h = (h ^ c) * 1099511628211ull;
-  h ^= seed + 0x9E3779B97F4A7C15ull + (h << 6) + (h >> 2);
-  // splitmix64 finaliser: nearby keys/seeds give unrelated streams.
-  h = (h ^ (h >> 30)) * 0xBF58476D1CE4E5B9ull;
-  h = (h ^ (h >> 27)) * 0x94D049BB133111EBull;
-  return h ^ (h >> 31);
 }
 
 SampleScores compute_scores(const EpsFn& eps_fn, const NoiseSchedule& sch, const at::Tensor& images,
@@ -90,7 +81,7 @@ SampleScores compute_scores(const EpsFn& eps_fn, const NoiseSchedule& sch, const
     const int64_t b = std::min(chunk, N - s);
     std::vector<at::Tensor> eps_list, t_list;
     for (int64_t i = s; i < s + b; ++i) {
-      auto gen = at::detail::createCPUGenerator(sample_noise_seed(opt.seed, keys[i]));
+      auto gen = at::detail::createCPUGenerator(keyed_seed(opt.seed, keys[i]));
       if (multi) {
         t_list.push_back(t_cols);
       } else {

@@ -62,8 +62,6 @@ std::vector<int> default_score_timesteps(int T, int M);
 // a condition with fewer than two samples or zero spread gets z = 0 (no evidence).
 at::Tensor standardise_by_condition(const at::Tensor& raw, const at::Tensor& labels);
 
-// A seed for one sample's noise, from the run seed and the sample's row key (FNV-1a + mix).
-uint64_t sample_noise_seed(uint64_t seed, const std::string& key);
 
 // Scores every image (images [N, C, H, W] on CPU, labels [N], keys [N] = row keys) with eps_fn,
 // which must not build an autograd graph. Calls eps_fn on `device`.

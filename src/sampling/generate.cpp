@@ -2,6 +2,9 @@
 
 #include <torch/torch.h>
 
+#include <map>
+
+#include "core/hash.h"
 #include "core/progress.h"
 
 namespace invdiff {
@@ -16,26 +19,37 @@ EpsFn model_eps_fn(const DiffusionModel& m) {
 
 at::Tensor generate(const EpsFn& eps_fn, const NoiseSchedule& sch, int64_t null_class, const std::vector<int64_t>& labels,
                     const std::vector<int64_t>& image_shape, const GenerateOptions& opt, const c10::Device& device,
-                    bool progress) {
+                    bool progress, const std::vector<std::string>& prompt_keys) {
   torch::NoGradGuard ng;
   EpsFn f = with_cfg(eps_fn, opt.cfg_scale, null_class);
   const int64_t n = static_cast<int64_t>(labels.size());
+  std::vector<uint64_t> seeds;
+  seeds.reserve(labels.size());
+  std::map<int64_t, int64_t> seen;  // images of each prompt so far
+  for (int64_t l : labels) {
+    const std::string key = l >= 0 && l < static_cast<int64_t>(prompt_keys.size()) ? prompt_keys[l] : std::to_string(l);
+    seeds.push_back(image_seed(opt.sampler.seed, key, seen[l]++));
+  }
   std::vector<at::Tensor> out;
   ProgressBar bar("generate", n, 0, progress && n > opt.batch_size);
-  for (int64_t start = 0, chunk = 0; start < n; start += opt.batch_size, ++chunk) {
+  for (int64_t start = 0; start < n; start += opt.batch_size) {
     int64_t m = std::min(opt.batch_size, n - start);
     std::vector<int64_t> lab(labels.begin() + start, labels.begin() + start + m);
     auto y = torch::tensor(lab, torch::kInt64).to(device);
     std::vector<int64_t> shape{m};
     shape.insert(shape.end(), image_shape.begin(), image_shape.end());
     SamplerOptions so = opt.sampler;
-    so.seed = opt.sampler.seed + static_cast<uint64_t>(chunk);
+    so.image_seeds.assign(seeds.begin() + start, seeds.begin() + start + m);
     so.progress = progress && n <= opt.batch_size;
     out.push_back(sample(f, sch, y, shape, so).to(torch::kCPU));
     bar.update(start + m);
   }
   bar.finish();
   return torch::cat(out);
+}
+
+uint64_t image_seed(uint64_t seed, const std::string& prompt, int64_t index) {
+  return keyed_seed(seed, prompt + "#" + std::to_string(index));
 }
 
 nlohmann::json generation_params(const std::string& model_path, const GenerateOptions& opt) {

@@ -20,11 +20,16 @@ struct GenerateOptions {
 // The model's noise predictor as an EpsFn (no autograd).
 EpsFn model_eps_fn(const DiffusionModel& m);
 
-// Samples one image per entry of `labels` (condition indices), in chunks; the seed of chunk k is
-// sampler.seed + k, so a set is reproducible whatever the chunking of later calls.
+// Samples one image per entry of `labels` (condition indices), in chunks of opt.batch_size.
+// Image j's noise comes from image_seed(seed, its prompt, its index among that prompt's images):
+// the images depend on neither the batch size nor the order of the prompts, and two seeds share
+// no image. `prompt_keys` names the conditions (index -> name; empty: the index itself).
 at::Tensor generate(const EpsFn& eps_fn, const NoiseSchedule& sch, int64_t null_class, const std::vector<int64_t>& labels,
                     const std::vector<int64_t>& image_shape, const GenerateOptions& opt, const c10::Device& device,
-                    bool progress = false);
+                    bool progress = false, const std::vector<std::string>& prompt_keys = {});
+
+// The seed of the index-th image of a prompt (core/hash.h's keyed_seed of "prompt#index").
+uint64_t image_seed(uint64_t seed, const std::string& prompt, int64_t index);
 
 // The parameters of a generation, as stored in PNG text chunks and reports.
 nlohmann::json generation_params(const std::string& model_path, const GenerateOptions& opt);
