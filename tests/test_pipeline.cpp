@@ -260,7 +260,7 @@ TEST(Bench, TinyBenchAggregatesSeedsAndReusesCells) {
   o.data = data;
   o.base = base;
   o.seeds = 2;
-  o.rows = {"base", "oracle", "erm"};
+  o.rows = {BenchRow::Base, BenchRow::Oracle, BenchRow::Erm};
   o.samples_per_class = 4;
   o.debias_steps = 4;
   auto b = run_bench(o, torch::kCPU, false);
@@ -293,7 +293,7 @@ TEST(Bench, TinyBenchAggregatesSeedsAndReusesCells) {
   BenchOptions g = o;
   g.guidance_ratio.reset();
   g.seeds = 1;
-  g.rows = {"invdiff", "oracle"};
+  g.rows = {BenchRow::Invdiff, BenchRow::Oracle};
   g.groups = 3;
   auto bg = run_bench(g, torch::kCPU, false);
   EXPECT_TRUE(file_exists(join_path(o.out, "bench_steps4_G3.md")));
@@ -310,7 +310,7 @@ TEST(Bench, TinyBenchAggregatesSeedsAndReusesCells) {
   // --grouper / --residual-pool: the invdiff row's max step only, tagged the same way.
   BenchOptions og = g;
   og.groups.reset();
-  og.rows = {"invdiff"};
+  og.rows = {BenchRow::Invdiff};
   og.grouper = GrouperKind::Otsu;
   og.residual_pool = 0;
   run_bench(og, torch::kCPU, false);
@@ -318,11 +318,14 @@ TEST(Bench, TinyBenchAggregatesSeedsAndReusesCells) {
   auto os = nlohmann::json::parse(read_text(join_path(o.out, "seed0/invdiff_steps4_otsu_pool0/groups/summary.json")));
   EXPECT_EQ(os["grouper"]["method"], "otsu");
   EXPECT_EQ(os["score"]["residual_pool"], 0);
+  EXPECT_NE(error_of([&] { parse_enum<BenchRow>("nope"); }).find("unknown bench row 'nope' (reference, base,"),
+            std::string::npos);
+  // -G is the std grouper's count: with another grouper it is refused, not ignored.
   EXPECT_NE(error_of([&] {
-              BenchOptions bad = o;
-              bad.rows = {"base", "nope"};
+              BenchOptions bad = g;
+              bad.grouper = GrouperKind::Cluster;
               run_bench(bad, torch::kCPU, false);
-            }).find("unknown row 'nope'"),
+            }).find("-G sets the std grouper"),
             std::string::npos);
 }
 

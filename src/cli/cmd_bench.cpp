@@ -19,7 +19,13 @@ void add_bench_command(CLI::App& app, GlobalOptions& g) {
   cmd->add_option("--preset", o->preset, "quick or full (step budgets)")->check(CLI::IsMember({"quick", "full"}))->capture_default_str();
   cmd->add_option("-m,--base", o->base, "an existing base model (default: train OUT/base)");
   cmd->add_option("--seeds", o->seeds, "seeds 0..N-1")->check(CLI::Range(1, 100))->capture_default_str();
-  cmd->add_option("--rows", o->rows, "subset of reference,base,erm,official,invdiff,oracle,reweight")->delimiter(',');
+  cmd->add_option_function<std::vector<std::string>>(
+         "--rows",
+         [o](const std::vector<std::string>& names) {
+           for (const auto& n : names) o->rows.push_back(parse_enum<BenchRow>(n));
+         },
+         "subset of reference,base,erm,official,invdiff,oracle,reweight")
+      ->delimiter(',');
   cmd->add_option("-n,--samples-per-class", o->samples_per_class, "images per prompt in every evaluation")
       ->check(CLI::PositiveNumber)->capture_default_str();
   add_optional(cmd, "--debias-steps", o->debias_steps, "G_psi steps of the guided rows (default: the preset's)")

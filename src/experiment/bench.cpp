@@ -14,11 +14,6 @@
 
 namespace invdiff {
 
-const std::vector<std::string>& bench_row_names() {
-  static const std::vector<std::string> v{"reference", "base", "erm", "official", "invdiff", "oracle", "reweight"};
-  return v;
-}
-
 std::pair<double, double> mean_sd(const std::vector<double>& v) {
   std::vector<double> f;
   for (double x : v)
@@ -39,40 +34,42 @@ const std::vector<std::string> kMetrics{"bias", "fd", "kid", "precision", "recal
 
 double num_or_nan(const nlohmann::json& v) { return v.is_number() ? v.get<double>() : NAN; }
 
-std::string row_label(const std::string& row, const Preset& pr) {
-  if (row == "reference") return "Reference split (real, balanced; sanity row)";
-  if (row == "base") return "Base (no debiasing)";
-  if (row == "erm") return erm_recipe(pr).label;
-  if (row == "official") return official_recipe(pr).label;
-  if (row == "invdiff") return invdiff_recipe(pr).label;
-  if (row == "oracle") return oracle_recipe(pr).label;
-  if (row == "reweight") return reweight_recipe(pr).label;
-  throw std::invalid_argument("bench: unknown row '" + row + "'");
+std::string row_label(BenchRow row, const Preset& pr) {
+  switch (row) {
+    case BenchRow::Reference: return "Reference split (real, balanced; sanity row)";
+    case BenchRow::Base: return "Base (no debiasing)";
+    case BenchRow::Erm: return erm_recipe(pr).label;
+    case BenchRow::Official: return official_recipe(pr).label;
+    case BenchRow::Invdiff: return invdiff_recipe(pr).label;
+    case BenchRow::Oracle: return oracle_recipe(pr).label;
+    case BenchRow::Reweight: return reweight_recipe(pr).label;
+  }
+  throw std::logic_error("bench: a row without a label");
 }
 
-Recipe recipe_for(const std::string& row, const Preset& pr, const BenchOptions& opt) {
-  Recipe r = row == "erm" ? erm_recipe(pr)
-             : row == "official" ? official_recipe(pr)
-             : row == "invdiff" ? invdiff_recipe(pr)
-             : row == "oracle" ? oracle_recipe(pr)
+Recipe recipe_for(BenchRow row, const Preset& pr, const BenchOptions& opt) {
+  Recipe r = row == BenchRow::Erm ? erm_recipe(pr)
+             : row == BenchRow::Official ? official_recipe(pr)
+             : row == BenchRow::Invdiff ? invdiff_recipe(pr)
+             : row == BenchRow::Oracle ? oracle_recipe(pr)
                                : reweight_recipe(pr);
   // Knob overrides apply to the rows sharing invdiff's min step (the official recipe keeps its
   // own: its convex mix refuses the `small` variant).
-  if (row == "erm" || row == "invdiff" || row == "oracle") {
+  if (row == BenchRow::Erm || row == BenchRow::Invdiff || row == BenchRow::Oracle) {
     if (opt.lambda) r.debias.lambda = *opt.lambda;
     if (opt.variant) r.guidance.variant = *opt.variant;
   }
   if (opt.groups && opt.grouper && *opt.grouper != GrouperKind::Std)
     throw std::invalid_argument("bench: -G sets the std grouper; it cannot be combined with --grouper " +
                                 enum_name(*opt.grouper));
-  if (row == "invdiff" && opt.groups) {
+  if (row == BenchRow::Invdiff && opt.groups) {
     if (*opt.groups < 2) throw std::invalid_argument("bench: -G must be >= 2 (got " + std::to_string(*opt.groups) + ")");
     r.groups_cfg.grouper = GrouperKind::Std;
     r.groups_cfg.grouper_opt.groups = *opt.groups;
   }
-  if (row == "invdiff" && opt.refine_draws) r.groups_cfg.refine_draws = *opt.refine_draws;
-  if (row == "invdiff" && opt.grouper) r.groups_cfg.grouper = *opt.grouper;
-  if (row == "invdiff" && opt.residual_pool) r.groups_cfg.score.residual_pool = *opt.residual_pool;
+  if (row == BenchRow::Invdiff && opt.refine_draws) r.groups_cfg.refine_draws = *opt.refine_draws;
+  if (row == BenchRow::Invdiff && opt.grouper) r.groups_cfg.grouper = *opt.grouper;
+  if (row == BenchRow::Invdiff && opt.residual_pool) r.groups_cfg.score.residual_pool = *opt.residual_pool;
   return r;
 }
 
@@ -171,8 +168,9 @@ nlohmann::json run_bench(const BenchOptions& opt, const c10::Device& device, boo
   if (opt.seeds < 1) throw std::invalid_argument("bench: --seeds must be at least 1");
   Preset pr = get_preset(opt.preset);
   if (opt.debias_steps) pr.debias_steps = *opt.debias_steps;
-  std::vector<std::string> rows = opt.rows.empty() ? bench_row_names() : opt.rows;
-  for (const auto& r : rows) row_label(r, pr);  // validates names before any work
+  std::vector<BenchRow> rows;
+  for (const auto& [row, name] : EnumTable<BenchRow>::entries())  // table order, each row once
+    if (opt.rows.empty() || std::find(opt.rows.begin(), opt.rows.end(), row) != opt.rows.end()) rows.push_back(row);
   ensure_dir(opt.out);
   Experiment ex(opt.data, device, progress);
   ex.ensure_cfmnist();
@@ -185,8 +183,7 @@ nlohmann::json run_bench(const BenchOptions& opt, const c10::Device& device, boo
   bench["threads"] = torch::get_num_threads();
   bench["device"] = device.str();
   bench["row_order"] = nlohmann::json::array();
-  for (const auto& r : bench_row_names())
-    if (std::find(rows.begin(), rows.end(), r) != rows.end()) bench["row_order"].push_back(r);
+  for (BenchRow r : rows) bench["row_order"].push_back(r);
   if (opt.lambda) bench["lambda"] = *opt.lambda;
   if (opt.guidance_ratio) bench["guidance_ratio"] = *opt.guidance_ratio;
   if (opt.variant) bench["variant"] = *opt.variant;
@@ -226,9 +223,9 @@ nlohmann::json run_bench(const BenchOptions& opt, const c10::Device& device, boo
   std::map<std::string, nlohmann::json> cells;
   auto write = [&] {
     bench["rows"] = nlohmann::json::object();
-    for (const auto& [row, cs] : cells) {
+    for (const auto& [row, cs] : cells) {  // row: the row's name
       auto a = aggregate(cs);
-      a["label"] = row_label(row, pr);
+      a["label"] = row_label(parse_enum<BenchRow>(row), pr);
       a["cells"] = cs;
       bench["rows"][row] = a;
     }
@@ -243,20 +240,22 @@ nlohmann::json run_bench(const BenchOptions& opt, const c10::Device& device, boo
   for (int s = 0; s < opt.seeds; ++s) {
     const uint64_t seed = static_cast<uint64_t>(s);
     const uint64_t sample_seed = 1000 + seed;
-    for (const auto& row : rows) {
-      const bool guided = row == "erm" || row == "official" || row == "invdiff" || row == "oracle";
-      const std::string tag = row == "official" ? steps_tag
-                              : row == "invdiff"  ? train_tag + groups_tag
-                              : guided            ? train_tag
-                                                  : "";
-      const std::string dir = join_path(join_path(opt.out, "seed" + std::to_string(s)), row + tag);
+    for (BenchRow row : rows) {
+      const std::string name = enum_name(row);
+      const bool guided = row == BenchRow::Erm || row == BenchRow::Official || row == BenchRow::Invdiff ||
+                          row == BenchRow::Oracle;
+      const std::string tag = row == BenchRow::Official  ? steps_tag
+                              : row == BenchRow::Invdiff ? train_tag + groups_tag
+                              : guided                   ? train_tag
+                                                         : "";
+      const std::string dir = join_path(join_path(opt.out, "seed" + std::to_string(s)), name + tag);
       const std::string eval_dir = join_path(dir, guided ? "eval" + eval_tag : "eval");
       std::printf("bench: seed %d, %s\n", s, row_label(row, pr).c_str());
       nlohmann::json m, cell;
       double train_seconds = 0;
-      if (row == "reference") {
+      if (row == BenchRow::Reference) {
         m = ex.evaluate(dir, "", opt.samples_per_class, seed);
-      } else if (row == "base") {
+      } else if (row == BenchRow::Base) {
         m = ex.evaluate(eval_dir, base, opt.samples_per_class, sample_seed);
       } else {
         Recipe r = recipe_for(row, pr, opt);
@@ -284,7 +283,7 @@ nlohmann::json run_bench(const BenchOptions& opt, const c10::Device& device, boo
       cell["seed"] = s;
       cell["train_seconds"] = train_seconds;
       cell["eval_seconds"] = m["seconds"];
-      cells[row].push_back(cell);
+      cells[name].push_back(cell);
       write();
     }
   }

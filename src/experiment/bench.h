@@ -19,6 +19,14 @@
 
 namespace invdiff {
 
+// The table's rows, in table order: the reference split (sanity), the base, the ERM control, the
+// official recipe, invdiff's defaults, oracle groups, oracle reweighting.
+enum class BenchRow { Reference, Base, Erm, Official, Invdiff, Oracle, Reweight };
+INVDIFF_JSON_ENUM(BenchRow, "bench row",
+                  {{BenchRow::Reference, "reference"}, {BenchRow::Base, "base"}, {BenchRow::Erm, "erm"},
+                   {BenchRow::Official, "official"}, {BenchRow::Invdiff, "invdiff"}, {BenchRow::Oracle, "oracle"},
+                   {BenchRow::Reweight, "reweight"}})
+
 // Unset optionals keep each recipe's own setting; a set one overrides it (and tags the cells).
 struct BenchOptions {
   std::string out = "runs/bench";
@@ -26,7 +34,7 @@ struct BenchOptions {
   std::string preset = "quick";
   std::string base;                  // an existing base model; "" : train OUT/base (seed 0)
   int seeds = 3;                     // seeds 0 .. seeds-1 (groups, G_psi, sampling)
-  std::vector<std::string> rows;     // subset of base, erm, official, invdiff, oracle, reweight (empty: all)
+  std::vector<BenchRow> rows;        // a subset (empty: all)
   int64_t samples_per_class = 500;   // >= 500: Bias has sd ~0.03 at 200 (docs/evaluation.md)
   std::optional<int64_t> debias_steps;           // the preset's
   std::optional<double> lambda;                  // erm / invdiff / oracle rows
@@ -39,9 +47,6 @@ struct BenchOptions {
   std::optional<int> residual_pool;              // score band: residual pooled to P x P (0: full MSE)
   std::string command_line;          // shown in bench.md
 };
-
-// The list of row names, in table order.
-const std::vector<std::string>& bench_row_names();
 
 // Runs (or resumes) every cell; writes OUT/bench.json and OUT/bench.md; returns bench.json.
 nlohmann::json run_bench(const BenchOptions& opt, const c10::Device& device, bool progress);

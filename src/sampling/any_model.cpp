@@ -28,7 +28,7 @@ nlohmann::json AnyModel::describe() const {
 
 Denoiser AnyModel::denoiser() const {
   const auto& u = unet_config();
-  return Denoiser{eps, schedule(), class_names(), u.in_channels, u.image_size, path, kind};
+  return Denoiser{eps, schedule(), class_names(), u.in_channels, u.image_size, path, enum_name(kind)};
 }
 
 AnyModel load_any_model(const std::string& dir_or_file, const c10::Device& device, const LoadModelOptions& opt) {
@@ -36,8 +36,12 @@ AnyModel load_any_model(const std::string& dir_or_file, const c10::Device& devic
   AnyModel m;
   m.path = std::filesystem::absolute(path).lexically_normal().string();
   m.meta = read_checkpoint_meta(path);
-  m.kind = m.meta.value("kind", std::string("diffusion"));
-  if (m.kind == "guided") {
+  try {
+    m.kind = parse_enum<ModelKind>(m.meta.value("kind", std::string("diffusion")));
+  } catch (const std::invalid_argument& e) {
+    throw std::invalid_argument(path + ": " + e.what() + "; a diffusion model or a guided one is needed here");
+  }
+  if (m.kind == ModelKind::Guided) {
     auto lg = load_guided_model(path, device, opt.use_ema);
     m.base = std::move(lg.base);
     m.guided = lg.model;

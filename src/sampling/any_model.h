@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "core/json.h"
 #include "diffusion/denoiser.h"
 #include "diffusion/samplers.h"
 #include "train/checkpoint.h"
@@ -18,6 +19,10 @@ namespace invdiff {
 
 class GuidedModel;
 
+// What a checkpoint's meta "kind" says it holds (a classifier checkpoint is refused by name).
+enum class ModelKind { Diffusion, Guided };
+INVDIFF_JSON_ENUM(ModelKind, "model kind", {{ModelKind::Diffusion, "diffusion"}, {ModelKind::Guided, "guided"}})
+
 struct LoadModelOptions {
   bool use_ema = true;             // the EMA weights (of G_psi for a guided model; its base is
                                    // always the weights it was trained against)
@@ -25,7 +30,7 @@ struct LoadModelOptions {
 };
 
 struct AnyModel {
-  std::string kind;                     // "diffusion" or "guided"
+  ModelKind kind = ModelKind::Diffusion;
   DiffusionModel base;                  // the model itself, or the guided model's frozen base
   std::shared_ptr<GuidedModel> guided;  // null for a base model
   EpsFn eps;                            // no autograd
