@@ -7,11 +7,11 @@
 #include <cmath>
 
 #include "diffusion/schedule.h"
+#include "fixtures.h"
 #include "invdiff/auc.h"
 #include "invdiff/grouper.h"
 #include "invdiff/groups_io.h"
 #include "invdiff/score.h"
-#include "test_util.h"
 
 using namespace invdiff;
 

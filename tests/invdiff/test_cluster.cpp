@@ -7,9 +7,9 @@
 #include <cmath>
 
 #include "diffusion/schedule.h"
+#include "fixtures.h"
 #include "invdiff/cluster_groups.h"
 #include "invdiff/score.h"
-#include "test_util.h"
 
 using namespace invdiff;
 
