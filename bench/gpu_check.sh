@@ -16,6 +16,8 @@ cmake -S . -B $B -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$TP" -DINVDIFF_
 cmake --build $B -j"$(nproc)" -- -k > "$OUT/build.log" 2>&1 || { grep -E 'error' -A4 "$OUT/build.log" | head -80; exit 1; }
 echo "build ok"
 $B/invdiff info
+# The one test that reads the real Fashion-MNIST finds it in .deps/ here (no apt).
+export INVDIFF_FASHION_MNIST="$PWD/.deps/fashion-mnist"
 ( cd $B && timeout 100 ./invdiff_tests --gtest_brief=1 2>&1 | tail -15 ) > "$OUT/tests.log"; tail -5 "$OUT/tests.log"
 D=/tmp/cfm
 $B/invdiff -q data cfmnist -o $D --source .deps/fashion-mnist

@@ -7,12 +7,12 @@
 #include <cmath>
 
 #include "diffusion/schedule.h"
+#include "fixtures.h"
 #include "invdiff/auc.h"
 #include "invdiff/grouper.h"
 #include "invdiff/groups_io.h"
 #include "invdiff/score.h"
 #include "invdiff/scores_io.h"
-#include "test_util.h"
 
 using namespace invdiff;
 

@@ -1,7 +1,7 @@
 #include <gtest/gtest.h>
 
 #include "core/fs.h"
-#include "test_util.h"
+#include "fixtures.h"
 
 static int lines(const std::string& s) {
   int n = 0;

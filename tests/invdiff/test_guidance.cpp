@@ -5,28 +5,18 @@
 
 #include "core/fs.h"
 #include "core/hash.h"
+#include "fixtures.h"
 #include "invdiff/guidance.h"
 #include "invdiff/guided_checkpoint.h"
-#include "test_util.h"
 #include "train/checkpoint.h"
 
 using namespace invdiff;
 
 namespace {
-UNetConfig tiny_config() {
-  UNetConfig c;
-  c.in_channels = c.out_channels = 3;
-  c.image_size = 8;
-  c.base_channels = 8;
-  c.channel_mult = {1, 2};
-  c.norm_groups = 4;
-  c.num_classes = 2;
-  return c;
-}
-
-UNet tiny_base(uint64_t seed = 0) {
+// An untrained base UNet on 8 x 8 images in 2 classes.
+UNet random_base(uint64_t seed = 0) {
   torch::manual_seed(seed);
-  UNet u(tiny_config());
+  UNet u(tiny_unet(8, 8, 2));
   // Non-trivial output layer (a trained base is not zero anywhere).
   return u;
 }
@@ -54,7 +44,7 @@ GuidanceConfig gcfg(GuidanceVariant v, MixMode m, double r = NAN) {
 TEST(Guidance, AdditiveVariantsStartExactlyAtTheBase) {
   auto b = batch();
   for (auto v : {GuidanceVariant::Copy, GuidanceVariant::Small, GuidanceVariant::Lora}) {
-    auto base = tiny_base();
+    auto base = random_base();
     auto ref = base->forward(b.x, b.t, b.y).detach();
     GuidedModel gm(base, gcfg(v, MixMode::Additive));
     // r = 1 and r = 3: G = 0 exactly, so eps_hat = eps_theta bit for bit.
@@ -68,7 +58,7 @@ TEST(Guidance, ConvexStartsAtTheBaseForCopyAndLoraAndRefusesSmall) {
   auto b = batch();
   for (auto v : {GuidanceVariant::Copy, GuidanceVariant::Lora}) {
     for (double r : {0.5, 0.3, 1.0}) {
-      auto base = tiny_base();
+      auto base = random_base();
       auto ref = base->forward(b.x, b.t, b.y).detach();
       GuidedModel gm(base, gcfg(v, MixMode::Convex, r));
       // G starts as eps_theta: (1 - r) eps + r eps = eps up to rounding (exact at r = 0.5).
@@ -92,7 +82,7 @@ TEST(Guidance, LoraTrainableCountMatchesFormula) {
   EXPECT_EQ(lin->lora_a->weight.numel() + lin->lora_b->weight.numel(), 96);
 
   // The whole UNet: sum over every adapted layer of rank * (in k^2 + out) or rank * (in + out).
-  auto base = tiny_base();
+  auto base = random_base();
   const int64_t rank = 2;
   int64_t expect = 0;
   for (const auto& m : base->modules(false)) {
@@ -106,16 +96,16 @@ TEST(Guidance, LoraTrainableCountMatchesFormula) {
   for (const auto& kv : gm.g->trainable_parameters())
     EXPECT_NE(kv.first.find("lora_"), std::string::npos) << kv.first;
   // copy: all of a base-sized UNet; small: fewer.
-  GuidedModel copy(tiny_base(), gcfg(GuidanceVariant::Copy, MixMode::Additive));
+  GuidedModel copy(random_base(), gcfg(GuidanceVariant::Copy, MixMode::Additive));
   EXPECT_EQ(copy.num_trainable(), base->num_parameters());
-  GuidedModel small(tiny_base(), gcfg(GuidanceVariant::Small, MixMode::Additive));
+  GuidedModel small(random_base(), gcfg(GuidanceVariant::Small, MixMode::Additive));
   EXPECT_LT(small.num_trainable(), base->num_parameters());
 }
 
 TEST(Guidance, TrainingGLeavesTheBaseBitIdenticalAndBuildsNoGraphForIt) {
   auto b = batch();
   for (auto v : {GuidanceVariant::Copy, GuidanceVariant::Lora}) {
-    auto base = tiny_base();
+    auto base = random_base();
     std::vector<at::Tensor> before;
     for (const auto& p : base->parameters()) before.push_back(p.detach().clone());
     GuidedModel gm(base, gcfg(v, MixMode::Additive));
@@ -143,7 +133,7 @@ TEST(Guidance, GuidedCheckpointRoundTrips) {
   auto b = batch();
   for (auto v : {GuidanceVariant::Copy, GuidanceVariant::Small, GuidanceVariant::Lora}) {
     // A base checkpoint on disk (EMA = model here).
-    auto base = tiny_base(7);
+    auto base = random_base(7);
     std::string base_path = join_path(d.path, "base.pt");
     nlohmann::json bmeta{{"kind", "diffusion"}, {"unet", base->config()}, {"class_names", {"a", "b"}}, {"step", 1}};
     save_checkpoint(base_path, *base, base.get(), nullptr, bmeta);
@@ -171,8 +161,29 @@ TEST(Guidance, GuidedCheckpointRoundTrips) {
     EXPECT_FALSE(torch::equal(with_ema.model->forward(b.x, b.t, b.y), loaded.model->forward(b.x, b.t, b.y)));
 
     // A changed base is detected rather than silently mixed with a stale G_psi.
-    auto other = tiny_base(8);
+    auto other = random_base(8);
     save_checkpoint(base_path, *other, other.get(), nullptr, bmeta);
     EXPECT_THROW(load_guided_model(path, torch::kCPU), std::runtime_error);
   }
+}
+
+// Typed configs: enums are stored by name, and an unknown name is an error rather than the first
+// entry.
+TEST(Configs, GuidanceEnumsByNameAndUnknownNamesRefused) {
+  GuidanceConfig g;
+  g.variant = GuidanceVariant::Lora;
+  g.mix = MixMode::Convex;
+  nlohmann::json j = g;
+  EXPECT_EQ(j["variant"], "lora");
+  EXPECT_EQ(j["mix"], "convex");
+  EXPECT_TRUE(j["ratio"].is_null());
+  EXPECT_DOUBLE_EQ(j.get<GuidanceConfig>().effective_ratio(), 0.5);
+  // A stored ratio (how guided checkpoints keep it) reads back as set.
+  auto stored = nlohmann::json::parse(R"({"variant":"small","mix":"additive","ratio":1.5})").get<GuidanceConfig>();
+  EXPECT_EQ(stored.variant, GuidanceVariant::Small);
+  EXPECT_DOUBLE_EQ(stored.ratio.value(), 1.5);
+  auto e = error_of([] { nlohmann::json::parse(R"({"variant":"huge"})").get<GuidanceConfig>(); });
+  EXPECT_NE(e.find("unknown guidance variant 'huge' (copy, small or lora)"), std::string::npos) << e;
+  EXPECT_EQ(parse_enum<MixMode>("additive"), MixMode::Additive);
+  EXPECT_EQ(enum_names<GuidanceVariant>(), (std::vector<std::string>{"copy", "small", "lora"}));
 }

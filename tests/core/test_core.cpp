@@ -6,7 +6,7 @@
 #include "core/fs.h"
 #include "core/json.h"
 #include "core/runtime.h"
-#include "test_util.h"
+#include "fixtures.h"
 
 using namespace invdiff;
 

@@ -1,5 +1,5 @@
-// The min step: the batch group objective by hand, a debias run (base untouched, variance of
-// group losses down, resumable), and the CLI end to end with its errors.
+// The min step: the batch group objective by hand and a debias run (base untouched, variance of
+// group losses down, resumable). The CLI end to end is in tests/cli/test_debias_cli.cpp.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -11,11 +11,10 @@
 #include "core/csv.h"
 #include "core/fs.h"
 #include "core/hash.h"
-#include "data/image_io.h"
+#include "fixtures.h"
 #include "invdiff/debias.h"
 #include "invdiff/group_loss.h"
 #include "invdiff/guided_checkpoint.h"
-#include "test_util.h"
 #include "train/checkpoint.h"
 #include "train/trainer.h"
 
@@ -79,14 +78,6 @@ ImageDataset synthetic_dataset() {
   return d;
 }
 
-UNetConfig tiny_unet() {
-  UNetConfig u;
-  u.base_channels = 8;
-  u.channel_mult = {1, 2};
-  u.norm_groups = 4;
-  return u;
-}
-
 // Mean loss per group (0: majority, 1: minority) at fixed (t, eps): 8 timesteps per image.
 std::pair<double, double> group_losses(const std::function<at::Tensor(at::Tensor, at::Tensor, at::Tensor)>& f,
                                        const ImageDataset& d, const NoiseSchedule& sch) {
@@ -103,9 +94,7 @@ std::pair<double, double> group_losses(const std::function<at::Tensor(at::Tensor
 
 TEST(Debias, RunKeepsBaseLowersGroupVarianceAndResumes) {
   // 8x8 images: one thread beats OpenMP's hand-offs, and spares a loaded machine.
-  const int threads = torch::get_num_threads();
-  torch::set_num_threads(1);
-  struct Restore { int n; ~Restore() { torch::set_num_threads(n); } } restore{threads};
+  OneThread one;
   TempDir dir;
   auto data = synthetic_dataset();
   TrainConfig tc;
@@ -182,104 +171,15 @@ TEST(Debias, RunKeepsBaseLowersGroupVarianceAndResumes) {
   EXPECT_LT(after.first + after.second, before.first + before.second) << msg;  // not by making both worse
 }
 
-// ---- CLI end to end (tiny cfmnist, tiny base) ----------------------------------------------
-
-class DebiasCli : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() {
-    dir_ = new TempDir();
-    data_ = join_path(dir_->path, "data");
-    base_ = join_path(dir_->path, "base");
-    auto r = run_cli("-q data cfmnist -o " + data_ + " --max-train-per-class 20 --max-ref-per-class 4");
-    ASSERT_EQ(r.status, 0) << r.output;
-    r = run_cli("-q train --data " + data_ + " -o " + base_ +
-                " --steps 10 -b 8 --ch 8 --ch-mult 1,2 --norm-groups 4 --checkpoint-every 0");
-    ASSERT_EQ(r.status, 0) << r.output;
-  }
-  static void TearDownTestSuite() { delete dir_; }
-  static TempDir* dir_;
-  static std::string data_, base_;
-};
-TempDir* DebiasCli::dir_ = nullptr;
-std::string DebiasCli::data_, DebiasCli::base_;
-
-TEST_F(DebiasCli, GroupsDebiasSampleEndToEnd) {
-  std::string g = join_path(dir_->path, "groups");
-  auto r = run_cli("-q groups -m " + base_ + " --data " + data_ + " -G 2 -o " + g + " -M 2 --grouper-steps 50");
-  ASSERT_EQ(r.status, 0) << r.output;
-  for (auto f : {"scores.csv", "groups.csv", "summary.json", "report.json", "report.md", "group_00.png", "group_01.png"})
-    EXPECT_TRUE(file_exists(join_path(g, f))) << f;
-  auto scores = read_csv(join_path(g, "scores.csv"));
-  EXPECT_EQ(scores.header, (std::vector<std::string>{"file", "score", "loss_t250", "loss_t750", "z_t250", "z_t750"}));
-  EXPECT_EQ(scores.rows.size(), 80u);
-  auto groups = read_csv(join_path(g, "groups.csv"));
-  EXPECT_EQ(groups.header, (std::vector<std::string>{"file", "group", "w_0", "w_1"}));
-  auto rep = nlohmann::json::parse(read_text(join_path(g, "report.json")));
-  EXPECT_TRUE(rep["minority"].contains("auc_score"));
-  EXPECT_TRUE(rep["attributes"].contains("colour_name"));
-
-  // Oracle groups in the same format: 4 classes x 2 colours.
-  std::string og = join_path(dir_->path, "oracle");
-  r = run_cli("-q groups --oracle class_name,colour_name --data " + data_ + " -o " + og + " --no-images");
-  ASSERT_EQ(r.status, 0) << r.output;
-  EXPECT_EQ(read_csv(join_path(og, "groups.csv")).header.size(), 2u + 8u);
-
-  std::string fp = file_fingerprint(join_path(base_, "checkpoint.pt"));
-  std::string gd = join_path(dir_->path, "guided");
-  r = run_cli("-q debias -m " + base_ + " --groups-dir " + g + " --data " + data_ + " -o " + gd +
-              " --steps 3 -b 8 --variant lora --t-range 400,900");
-  ASSERT_EQ(r.status, 0) << r.output;
-  EXPECT_EQ(file_fingerprint(join_path(base_, "checkpoint.pt")), fp);
-  auto meta = read_checkpoint_meta(join_path(gd, "checkpoint.pt"));
-  EXPECT_EQ(meta["debias"]["t_lo"].get<int>(), 400);
-  EXPECT_EQ(meta["groups"]["mode"], "inferred");
-
-  // The old spelling still works and names the new one.
-  r = run_cli("-q debias -m " + base_ + " --groups none --data " + data_ + " -o " + join_path(dir_->path, "erm") +
-              " --steps 2 -b 8 --variant small");
-  ASSERT_EQ(r.status, 0) << r.output;
-  EXPECT_NE(r.output.find("note: --groups is now --groups-dir"), std::string::npos) << r.output;
-
-  std::string png = join_path(dir_->path, "s.png");
-  r = run_cli("-q sample -m " + gd + " -p all -n 2 --steps 3 -o " + png + " --guidance-ratio 2");
-  ASSERT_EQ(r.status, 0) << r.output;
-  auto params = nlohmann::json::parse(read_png_text(png).at("parameters"));
-  EXPECT_EQ(params["model_kind"], "guided");
-  EXPECT_EQ(params["guidance"]["ratio"].get<double>(), 2.0);
-  EXPECT_EQ(params["guidance"]["trained_ratio"].get<double>(), 1.0);
-  // A base model still samples, and refuses a guidance ratio.
-  r = run_cli("-q sample -m " + base_ + " -p all -n 1 --steps 2 -o " + png);
-  EXPECT_EQ(r.status, 0) << r.output;
-  EXPECT_EQ(nlohmann::json::parse(read_png_text(png).at("parameters"))["model_kind"], "diffusion");
-  r = run_cli("-q sample -m " + base_ + " -p all -n 1 --steps 2 -o " + png + " --guidance-ratio 2");
-  EXPECT_NE(r.status, 0);
-}
-
-TEST_F(DebiasCli, ErrorsExitNonZeroWithOneLine) {
-  auto one_line = [](const CliResult& r) { return std::count(r.output.begin(), r.output.end(), '\n') == 1; };
-  auto r = run_cli("-q debias -m " + base_ + " --groups-dir " + join_path(dir_->path, "nope") + " --data " + data_ +
-                   " -o " + join_path(dir_->path, "x"));
-  EXPECT_NE(r.status, 0);
-  EXPECT_TRUE(one_line(r)) << r.output;
-  EXPECT_NE(r.output.find("groups file not found"), std::string::npos) << r.output;
-
-  // groups.csv whose keys do not match the dataset's rows.
-  std::string g = join_path(dir_->path, "bad_groups");
-  CsvTable t;
-  t.header = {"file", "group", "w_0", "w_1"};
-  t.rows = {{"images/train/999999.png", "0", "1", "0"}};
-  write_csv(join_path(g, "groups.csv"), t);
-  r = run_cli("-q debias -m " + base_ + " --groups-dir " + g + " --data " + data_ + " -o " + join_path(dir_->path, "y"));
-  EXPECT_NE(r.status, 0);
-  EXPECT_TRUE(one_line(r)) << r.output;
-  EXPECT_NE(r.output.find("has no row for dataset file"), std::string::npos) << r.output;
-
-  r = run_cli("-q groups --data " + data_ + " -o " + join_path(dir_->path, "z"));
-  EXPECT_NE(r.status, 0);
-  EXPECT_TRUE(one_line(r)) << r.output;
-
-  r = run_cli("-q debias -m " + base_ + " --data " + data_ + " -o " + join_path(dir_->path, "w"));
-  EXPECT_NE(r.status, 0);
-  EXPECT_TRUE(one_line(r)) << r.output;
-  EXPECT_NE(r.output.find("--groups-dir is required"), std::string::npos) << r.output;
+// Typed configs: their JSON is what checkpoints and stage keys hold (more in tests/train,
+// tests/model and tests/experiment/test_recipes.cpp).
+TEST(Configs, DebiasConfigDefaultsAndOptionalTHi) {
+  DebiasConfig d;
+  EXPECT_EQ(d.steps, 4000);  // its own default over OptimConfig's
+  EXPECT_FALSE(d.t_hi.has_value());
+  nlohmann::json j = d;
+  EXPECT_TRUE(j.at("t_hi").is_null());
+  d.t_hi = 900;
+  EXPECT_EQ(nlohmann::json(d).get<DebiasConfig>().t_hi.value(), 900);
+  EXPECT_EQ(nlohmann::json::parse(R"({"lambda":2})").get<DebiasConfig>().steps, 4000);
 }

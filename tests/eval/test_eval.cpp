@@ -1,6 +1,6 @@
-// `invdiff eval` end to end on a tiny cfmnist: sets with a known answer (the reference images
-// themselves, real biased images whose colours the metadata records), every error case of the
-// issue, and the CLI wiring.
+// `invdiff eval` end to end on a tiny cfmnist (tests/eval/eval_fixture.h): sets with a known
+// answer (the reference images themselves, real biased images whose colours the metadata
+// records) and every error case of the issue. The CLI wiring is in tests/cli/test_eval_cli.cpp.
 #include <gtest/gtest.h>
 
 #include <torch/script.h>
@@ -12,100 +12,26 @@
 
 #include "core/csv.h"
 #include "core/fs.h"
-#include "data/cfmnist.h"
 #include "data/dataset.h"
 #include "data/image_io.h"
 #include "eval/bias.h"
 #include "eval/classifier.h"
 #include "eval/classifier_train.h"
+#include "eval/eval_fixture.h"
 #include "eval/evaluate.h"
+#include "fixtures.h"
 #include "invdiff/debias.h"
-#include "test_util.h"
 #include "train/checkpoint.h"
 
 using namespace invdiff;
+using invdiff_test::EvalTest;
 namespace fs = std::filesystem;
 
 namespace {
 
-class EvalTest : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() {
-    // Without Fashion-MNIST (a machine without scripts/setup.sh) every test skips, not crashes.
-    no_data_ = !file_exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz");
-    if (no_data_) return;
-    // Tiny tensors: one thread avoids OpenMP hand-off costs, which dominate on a busy machine.
-    threads_ = torch::get_num_threads();
-    torch::set_num_threads(1);
-    dir_ = new TempDir();
-    CfmnistConfig cfg;
-    cfg.max_train_per_class = 20;
-    cfg.max_ref_per_class = 20;
-    build_cfmnist(cfg, data(), false);
-    ClassifierTrainConfig tc;
-    tc.steps = 80;
-    tc.batch_size = 32;
-    tc.warmup = 10;
-    tc.net.width = 16;
-    tc.net.feature_dim = 32;
-    train_classifier(data(), tc, clf(), torch::kCPU, false);
-  }
-  void SetUp() override {
-    if (no_data_) GTEST_SKIP() << "dataset-fashion-mnist not installed";
-  }
-  static bool no_data_;
-  static void TearDownTestSuite() {
-    if (no_data_) return;
-    torch::set_num_threads(threads_);
-    delete dir_;
-  }
-  static std::string data() { return join_path(dir_->path, "cfm"); }
-  static std::string clf() { return join_path(dir_->path, "clf"); }
-  static std::string path(const std::string& p) { return join_path(dir_->path, p); }
-
-  static EvalOptions base_options() {
-    EvalOptions o;
-    o.data_dir = data();
-    o.classifier = clf();
-    o.progress = false;
-    o.kid.subsets = 10;
-    return o;
-  }
-
-  // Copies one split's images into a folder, with the prompt in a PNG chunk (chunks = true)
-  // or in a CSV file,class_name (returned path).
-  static std::string export_split(const std::string& split, const std::string& folder, bool chunks) {
-    auto meta = load_metadata(data(), split);
-    size_t fc = meta.column("file"), cc = meta.column("class_name");
-    ensure_dir(folder);
-    CsvTable csv;
-    csv.header = {"file", "class_name"};
-    for (const auto& r : meta.rows) {
-      std::string name = fs::path(r[fc]).filename().string();
-      auto img = read_image(join_path(data(), r[fc]));
-      TextChunks text;
-      if (chunks) text["parameters"] = nlohmann::json{{"prompt", r[cc]}}.dump();
-      write_png(join_path(folder, name), img, text);
-      csv.rows.push_back({name, r[cc]});
-    }
-    std::string csv_path = folder + ".csv";
-    write_csv(csv_path, csv);
-    return csv_path;
-  }
-
-  static TempDir* dir_;
-  static int threads_;
-};
-TempDir* EvalTest::dir_ = nullptr;
-bool EvalTest::no_data_ = false;
-int EvalTest::threads_ = 1;
-
 // A randomly initialised diffusion model in the checkpoint format load_diffusion_model reads.
 void write_random_model(const std::string& path, const std::vector<std::string>& classes) {
-  UNetConfig u;
-  u.base_channels = 8;
-  u.channel_mult = {1};
-  u.num_classes = static_cast<int>(classes.size());
+  UNetConfig u = one_level_unet(static_cast<int>(classes.size()));
   torch::manual_seed(0);
   UNet net(u);
   nlohmann::json meta = {{"kind", "diffusion"},
@@ -336,18 +262,6 @@ TEST(EvalPaths, DefaultClassifierDir) {
   EXPECT_EQ(default_classifier_dir("runs/x/eval"), "runs/x/classifier");
   EXPECT_EQ(default_classifier_dir("runs/x/eval/"), "runs/x/classifier");
   EXPECT_EQ(default_classifier_dir("out"), "classifier");
-}
-
-TEST_F(EvalTest, CliReferenceRunAndOneLineErrors) {
-  auto r = run_cli("-q --threads 1 eval --data " + data() + " --reference --classifier " + clf() + " --kid-subsets 5 -o " +
-                   path("cli_out"));
-  EXPECT_EQ(r.status, 0) << r.output;
-  EXPECT_TRUE(file_exists(path("cli_out/metrics.json")));
-  EXPECT_NE(r.output.find("faithfulness"), std::string::npos) << r.output;
-
-  r = run_cli("-q eval --data " + data() + " --images " + path("nope") + " --classifier " + clf() + " -o " + path("cli_bad"));
-  EXPECT_EQ(r.status, 1);
-  EXPECT_EQ(r.output, "invdiff: error: image folder not found: " + path("nope") + "\n");
 }
 
 // A guided model (frozen base + G_psi) is evaluated like a base model; trained at a vanishing

@@ -7,10 +7,10 @@
 #include <cmath>
 
 #include "diffusion/schedule.h"
+#include "fixtures.h"
 #include "invdiff/cluster_groups.h"
 #include "invdiff/score.h"
 #include "invdiff/scores_io.h"
-#include "test_util.h"
 
 using namespace invdiff;
 

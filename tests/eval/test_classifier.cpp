@@ -1,4 +1,5 @@
 // The evaluation classifier: a tiny run learns, the checkpoint round-trips, bad input is refused.
+// Its cfmnist is built from the synthetic Fashion-MNIST (tests/fixtures.h).
 #include <gtest/gtest.h>
 
 #include <torch/torch.h>
@@ -6,13 +7,12 @@
 #include <filesystem>
 
 #include "core/fs.h"
-#include "data/cfmnist.h"
 #include "data/dataset.h"
 #include "eval/classifier.h"
 #include "eval/classifier_train.h"
 #include "eval/metrics.h"
+#include "fixtures.h"
 #include "train/checkpoint.h"
-#include "test_util.h"
 
 using namespace invdiff;
 
@@ -21,17 +21,9 @@ namespace {
 class ClassifierTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    // Without Fashion-MNIST (a machine without scripts/setup.sh) every test skips, not crashes.
-    no_data_ = !file_exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz");
-    if (no_data_) return;
-    // Tiny tensors: one thread avoids OpenMP hand-off costs, which dominate on a busy machine.
-    threads_ = torch::get_num_threads();
-    torch::set_num_threads(1);
+    one_ = new OneThread();
     dir_ = new TempDir();
-    CfmnistConfig cfg;
-    cfg.max_train_per_class = 20;
-    cfg.max_ref_per_class = 20;
-    build_cfmnist(cfg, data(), false);
+    tiny_cfmnist(data(), 20, 20);
     ClassifierTrainConfig tc;
     tc.steps = 120;
     tc.batch_size = 32;
@@ -40,25 +32,19 @@ class ClassifierTest : public ::testing::Test {
     tc.net.feature_dim = 32;
     trained_ = new Classifier(train_classifier(data(), tc, join_path(dir_->path, "clf"), torch::kCPU, false, &result_));
   }
-  void SetUp() override {
-    if (no_data_) GTEST_SKIP() << "dataset-fashion-mnist not installed";
-  }
-  static bool no_data_;
   static void TearDownTestSuite() {
-    if (no_data_) return;
-    torch::set_num_threads(threads_);
     delete trained_;
     delete dir_;
+    delete one_;
   }
   static std::string data() { return join_path(dir_->path, "cfm"); }
+  static OneThread* one_;
   static TempDir* dir_;
-  static int threads_;
   static Classifier* trained_;
   static ClassifierTrainResult result_;
 };
+OneThread* ClassifierTest::one_ = nullptr;
 TempDir* ClassifierTest::dir_ = nullptr;
-bool ClassifierTest::no_data_ = false;
-int ClassifierTest::threads_ = 1;
 Classifier* ClassifierTest::trained_ = nullptr;
 ClassifierTrainResult ClassifierTest::result_;
 

@@ -1,0 +1,20 @@
+// The recipes of the bench rows: typed configs whose JSON (what stage keys hold) differs between
+// the rows only in their groups. The other layers' config JSON is tested beside them
+// (tests/model, tests/train, tests/invdiff).
+#include <gtest/gtest.h>
+
+#include "experiment/recipes.h"
+#include "fixtures.h"
+
+using namespace invdiff;
+
+TEST(Configs, RecipeRowsDifferOnlyInTheirGroups) {
+  auto p = get_preset("quick");
+  auto inv = nlohmann::json(invdiff_recipe(p)), erm = nlohmann::json(erm_recipe(p)), orc = nlohmann::json(oracle_recipe(p));
+  EXPECT_EQ(erm["groups"], "none");
+  EXPECT_EQ(orc["groups"], "oracle");
+  EXPECT_EQ(inv["guidance"], erm["guidance"]);
+  EXPECT_EQ(inv["debias"], orc["debias"]);
+  EXPECT_EQ(inv["debias"]["t_hi"], 900);
+  EXPECT_EQ(inv["groups_cfg"]["grouper"], "cluster");
+}

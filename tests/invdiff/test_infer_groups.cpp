@@ -1,0 +1,189 @@
+// The max step end to end (infer_groups) on a tiny cfmnist and a tiny base: the refined score (the
+// timestep chosen on a coarse pass over every k-th row, then every row scored at the K timesteps
+// around it, the score the mean of those z columns shifted to a minimum of 1), the cluster grouper
+// on pooled-residual features (written, read back, reused), their errors, and the JSON of
+// GroupsConfig, which is what the groups stage key holds.
+#include <gtest/gtest.h>
+
+#include <torch/torch.h>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/fs.h"
+#include "core/json.h"
+#include "data/dataset.h"
+#include "diffusion/denoiser.h"
+#include "fixtures.h"
+#include "invdiff/group_report.h"
+#include "invdiff/groups_io.h"
+#include "invdiff/infer_groups.h"
+#include "invdiff/score.h"
+#include "invdiff/scores_io.h"
+#include "sampling/any_model.h"
+
+using namespace invdiff;
+
+namespace {
+
+// The refined score with the Otsu grouper: 4 score timesteps, the timestep chosen on 10 rows,
+// 3 draws around it.
+GroupsConfig refined_otsu() {
+  GroupsConfig cfg;
+  cfg.score.num_timesteps = 4;
+  cfg.select_timestep = true;
+  cfg.grouper = GrouperKind::Otsu;
+  cfg.refine_draws = 3;
+  cfg.select_samples = 10;
+  return cfg;
+}
+
+// The same with the cluster grouper: residual pooled to 1 x 1 per channel (3 features), score
+// band 2 x 2.
+GroupsConfig refined_cluster() {
+  GroupsConfig cfg = refined_otsu();
+  cfg.grouper = GrouperKind::Cluster;
+  cfg.feature_pool = 1;
+  cfg.score.residual_pool = 2;
+  return cfg;
+}
+
+// A tiny cfmnist (12 train and 2 reference images per class) and a base trained 4 steps on it,
+// built once per suite; each grouping run is made once, by the first test that reads it.
+class InferGroups : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    one_ = new OneThread();
+    dir_ = new TempDir();
+    tiny_cfmnist(path("data"), 12, 2);
+    tiny_base(path("data"), path("base"), 4);
+    data_ = new ImageDataset(load_dataset(path("data")));
+    model_ = new Denoiser(load_denoiser(path("base"), torch::kCPU));
+  }
+  static void TearDownTestSuite() {
+    otsu_.reset();
+    cluster_.reset();
+    delete model_;
+    delete data_;
+    delete dir_;
+    delete one_;
+  }
+  static std::string path(const std::string& p) { return join_path(dir_->path, p); }
+  static GroupReportOptions no_images() {
+    GroupReportOptions ro;
+    ro.images = false;
+    return ro;
+  }
+  // refined_otsu() into g/: its summary.
+  static const nlohmann::json& otsu_run() {
+    if (!otsu_) otsu_ = infer_groups(*data_, model_, refined_otsu(), path("g"), torch::kCPU, false, no_images());
+    return *otsu_;
+  }
+  // refined_cluster() into c/: its summary.
+  static const nlohmann::json& cluster_run() {
+    if (!cluster_)
+      cluster_ = infer_groups(*data_, model_, refined_cluster(), path("c"), torch::kCPU, false, no_images());
+    return *cluster_;
+  }
+  inline static OneThread* one_ = nullptr;
+  inline static TempDir* dir_ = nullptr;
+  inline static ImageDataset* data_ = nullptr;
+  inline static Denoiser* model_ = nullptr;
+  inline static std::optional<nlohmann::json> otsu_, cluster_;
+};
+
+}  // namespace
+
+TEST_F(InferGroups, RefinedScoreChoosesTheTimestepOnACoarsePassOverEveryKthRow) {
+  const auto& s = otsu_run();
+  const int64_t N = data_->size();
+  const int64_t stride = (N + 9) / 10;  // select_samples = 10
+  EXPECT_EQ(s["score"]["coarse"]["rows"].get<int64_t>(), (N + stride - 1) / stride);
+  EXPECT_EQ(s["score"]["coarse"]["timesteps"], nlohmann::json({125, 375, 625, 875}));
+}
+
+TEST_F(InferGroups, RefinedScoreIsTheMeanZAtTheTimestepsAroundTheChosenOne) {
+  const auto& s = otsu_run();
+  const int t = s["score"]["selected_timestep"]["t"].get<int>();
+  const auto expect = refine_timesteps(t, 3, 1000, 4);
+  EXPECT_EQ(s["score"]["refined"]["timesteps"], nlohmann::json(expect));
+  auto back = read_scores_csv(path("g/scores.csv"), data_->files);
+  EXPECT_EQ(back.timesteps, expect);
+  auto l = back.z.mean(1);
+  EXPECT_TRUE(torch::allclose(back.score, l - l.min() + 1.0, 1e-6, 1e-6));
+}
+
+// A stage key holds only the fields that differ from the defaults, so adding an option with a
+// default keeps every existing key.
+TEST(Configs, GroupsConfigKeyHoldsOnlyTheFieldsThatDifferFromTheDefaults) {
+  nlohmann::json on = config_key(refined_otsu());
+  EXPECT_EQ(on["refine_draws"], 3);
+  EXPECT_EQ(on["select_samples"], 10);
+  EXPECT_EQ(on["grouper"], "otsu");
+  EXPECT_EQ(on["score"], nlohmann::json({{"num_timesteps", 4}}));
+  EXPECT_FALSE(on.contains("feature_pool"));
+  EXPECT_FALSE(on.contains("cluster"));
+  EXPECT_EQ(config_key(GroupsConfig{}), nlohmann::json::object());
+}
+
+TEST(Configs, GroupsConfigReadsBackAsWritten) {
+  const GroupsConfig cfg = refined_otsu();
+  auto back_cfg = nlohmann::json(cfg).get<GroupsConfig>();
+  EXPECT_EQ(back_cfg.refine_draws, 3);
+  EXPECT_EQ(back_cfg.select_samples, 10);
+  EXPECT_EQ(back_cfg.grouper, GrouperKind::Otsu);
+  EXPECT_EQ(nlohmann::json(back_cfg), nlohmann::json(cfg));
+}
+
+// Absent keys keep the defaults; an unknown grouper name is an error, not the first one.
+TEST(Configs, GroupsConfigAbsentKeysKeepTheDefaultsAndUnknownGroupersAreRefused) {
+  EXPECT_EQ(nlohmann::json::parse(R"({"refine_draws":2})").get<GroupsConfig>().select_samples, 6000);
+  auto eg = error_of([] { nlohmann::json::parse(R"({"grouper":"kmeans"})").get<GroupsConfig>(); });
+  EXPECT_NE(eg.find("unknown grouper 'kmeans' (std, otsu or cluster)"), std::string::npos) << eg;
+}
+
+TEST(Configs, GroupsConfigKeyOfTheClusterGrouperHoldsItsPoolsNotTheDefaultWhitening) {
+  const GroupsConfig cfg = refined_cluster();
+  nlohmann::json cj = config_key(cfg);
+  EXPECT_EQ(cj["feature_pool"], 1);
+  EXPECT_EQ(cj["score"]["residual_pool"], 2);
+  EXPECT_FALSE(cj.contains("cluster"));  // whiten = true is the default
+  EXPECT_EQ(nlohmann::json(cfg).get<GroupsConfig>().feature_pool, 1);
+}
+
+TEST_F(InferGroups, ClusterGrouperGroupsEveryRowOnItsPooledResidualFeatures) {
+  const auto& c = cluster_run();
+  const int64_t N = data_->size();
+  EXPECT_EQ(c["grouper"]["method"], "cluster");
+  EXPECT_EQ(c["grouper"]["features"], 3);
+  EXPECT_EQ(c["score"]["residual_pool"], 2);
+  auto cs = read_scores_csv(path("c/scores.csv"), data_->files);
+  ASSERT_TRUE(cs.features.defined());
+  EXPECT_EQ(cs.features.sizes(), (std::vector<int64_t>{N, 3}));
+  auto g1 = read_groups(path("c"));
+  EXPECT_TRUE(torch::equal(g1.W.sum(1), torch::ones({N}, torch::kFloat64)));
+}
+
+// Regrouping from the written scores (no model) gives the same groups.
+TEST_F(InferGroups, ClusterGroupsFromTheWrittenScoresAreTheSame) {
+  cluster_run();
+  infer_groups(*data_, nullptr, refined_cluster(), path("c2"), torch::kCPU, false, no_images(), path("c/scores.csv"));
+  EXPECT_TRUE(torch::equal(read_groups(path("c2")).W, read_groups(path("c")).W));
+}
+
+// A scores file without res_* columns cannot feed the cluster grouper.
+TEST_F(InferGroups, ScoresWithoutResidualColumnsCannotFeedTheClusterGrouper) {
+  otsu_run();
+  auto e2 = error_of([&] {
+    infer_groups(*data_, nullptr, refined_cluster(), path("c3"), torch::kCPU, false, no_images(), path("g/scores.csv"));
+  });
+  EXPECT_NE(e2.find("needs residual features"), std::string::npos) << e2;
+}
+
+TEST_F(InferGroups, RefineDrawsNeedTheTimestepSelection) {
+  GroupsConfig cfg = refined_cluster();
+  cfg.select_timestep = false;
+  auto e = error_of([&] { infer_groups(*data_, model_, cfg, path("g2"), torch::kCPU, false, no_images()); });
+  EXPECT_NE(e.find("--select-timestep"), std::string::npos) << e;
+}
