@@ -21,19 +21,24 @@ namespace invdiff_test {
 
 using namespace invdiff;
 
+// The classifier settings the eval and classifier tests train with (tiny cfmnist, 2 threads' worth).
+inline ClassifierTrainConfig tiny_classifier_config(int64_t steps) {
+  ClassifierTrainConfig tc;
+  tc.steps = steps;
+  tc.batch_size = 32;
+  tc.warmup = 10;
+  tc.net.width = 16;
+  tc.net.feature_dim = 32;
+  return tc;
+}
+
 class EvalTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     one_ = new OneThread();
     dir_ = new TempDir();
     tiny_cfmnist(data(), 20, 20);
-    ClassifierTrainConfig tc;
-    tc.steps = 80;
-    tc.batch_size = 32;
-    tc.warmup = 10;
-    tc.net.width = 16;
-    tc.net.feature_dim = 32;
-    train_classifier(data(), tc, clf(), torch::kCPU, false);
+    train_classifier(data(), tiny_classifier_config(80), clf(), torch::kCPU, false);
   }
   static void TearDownTestSuite() {
     delete dir_;

@@ -12,6 +12,7 @@
 #include "eval/classifier_train.h"
 #include "eval/metrics.h"
 #include "fixtures.h"
+#include "eval/eval_fixture.h"
 #include "train/checkpoint.h"
 
 using namespace invdiff;
@@ -24,13 +25,8 @@ class ClassifierTest : public ::testing::Test {
     one_ = new OneThread();
     dir_ = new TempDir();
     tiny_cfmnist(data(), 20, 20);
-    ClassifierTrainConfig tc;
-    tc.steps = 120;
-    tc.batch_size = 32;
-    tc.warmup = 10;
-    tc.net.width = 16;
-    tc.net.feature_dim = 32;
-    trained_ = new Classifier(train_classifier(data(), tc, join_path(dir_->path, "clf"), torch::kCPU, false, &result_));
+    trained_ = new Classifier(train_classifier(data(), invdiff_test::tiny_classifier_config(120),
+                                               join_path(dir_->path, "clf"), torch::kCPU, false, &result_));
   }
   static void TearDownTestSuite() {
     delete trained_;
