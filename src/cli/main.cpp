@@ -1,5 +1,8 @@
 #include <CLI/CLI.hpp>
 
+#include <torch/cuda.h>
+#include <torch/version.h>
+
 #include <cstdio>
 #include <exception>
 #include <string>
@@ -18,6 +21,15 @@ void cli::setup_runtime(const GlobalOptions& g) {
   (void)parse_device(g.device);
 }
 
+namespace {
+std::string version_string() {
+  std::string blas = active_blas_library();
+  return std::string("invdiff ") + INVDIFF_VERSION + " (commit " + INVDIFF_GIT_COMMIT + "), libtorch " + TORCH_VERSION +
+         ", BLAS " + (blas.empty() ? "unknown" : blas) + ", CUDA " +
+         (torch::cuda::is_available() ? std::to_string(torch::cuda::device_count()) + " device(s)" : "not available");
+}
+}  // namespace
+
 int main(int argc, char** argv) {
   CLI::App app{"invdiff: label-free bias mitigation for diffusion models (InvDiff)"};
   app.require_subcommand(1);
@@ -26,6 +38,7 @@ int main(int argc, char** argv) {
   app.add_option("--threads", g.threads, "CPU threads for libtorch (default: all cores)")->check(CLI::NonNegativeNumber);
   app.add_option("--device", g.device, "cpu or cuda[:N]");
   app.add_flag("-q,--quiet", g.quiet, "no progress bars");
+  app.set_version_flag("--version", version_string, "print version, commit, libtorch, BLAS and CUDA, and exit");
   cli::add_data_command(app, g);
   cli::add_train_command(app, g);
   cli::add_groups_command(app, g);
@@ -51,7 +64,11 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
+    // Usage errors: the same one-line form as every other error, exit code 2 (bad input: 1).
+    std::string msg = e.what();
+    std::fprintf(stderr, "invdiff: error: %s (see --help)\n", msg.substr(0, msg.find('\n')).c_str());
+    return 2;
   } catch (const std::exception& e) {
     std::string msg = e.what();
     auto nl = msg.find('\n');  // libtorch messages carry a stack trace after the first line

@@ -39,3 +39,22 @@ TEST(Cli, UnknownPromptNamesTheKnownClasses) {
   EXPECT_NE(r.status, 0);
   EXPECT_NE(r.output.find("checkpoint not found"), std::string::npos) << r.output;
 }
+
+TEST(Cli, UsageErrorsAreOneLineWithExitCodeTwo) {
+  for (const char* args : {"train --bogus", "--threads abc info", "sample -m x -p y -n 0", "nosuchcommand"}) {
+    auto r = run_cli(args);
+    EXPECT_EQ(r.status, 2) << args << "\n" << r.output;
+    EXPECT_EQ(lines(r.output), 1) << args << "\n" << r.output;
+    EXPECT_EQ(r.output.rfind("invdiff: error: ", 0), 0u) << args << "\n" << r.output;
+  }
+  // Bad input found after parsing keeps exit code 1.
+  EXPECT_EQ(run_cli("-q train --data /nonexistent/dir -o /tmp/x --steps 1").status, 1);
+}
+
+TEST(Cli, VersionNamesCommitLibtorchBlasAndCuda) {
+  auto r = run_cli("--version");
+  EXPECT_EQ(r.status, 0) << r.output;
+  EXPECT_EQ(r.output.rfind("invdiff 0.1.0 (commit ", 0), 0u) << r.output;
+  for (const char* part : {"libtorch ", ", BLAS ", ", CUDA "}) EXPECT_NE(r.output.find(part), std::string::npos) << r.output;
+  EXPECT_EQ(lines(r.output), 1) << r.output;
+}
