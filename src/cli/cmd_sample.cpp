@@ -5,7 +5,6 @@
 #include <cmath>
 #include <cctype>
 #include <cstdio>
-#include <map>
 
 #include "cli/commands.h"
 #include "cli/options.h"
@@ -79,18 +78,18 @@ void add_sample_command(CLI::App& app, GlobalOptions& g) {
     write_png(o->out, make_grid(imgs, nrow), {{"parameters", params.dump()}});
     if (!o->per_image_dir.empty()) {
       ensure_dir(o->per_image_dir);
-      std::map<int64_t, int64_t> seen;
+      const auto keys = image_keys(labels, m.class_names(), o->gen.sampler.seed);
       for (int64_t i = 0; i < imgs.size(0); ++i) {
-        const std::string& prompt = m.class_names()[labels[i]];
-        const int64_t k = seen[labels[i]]++;
+        const auto& key = keys[static_cast<size_t>(i)];
         auto p = params;
-        p["prompt"] = prompt;
-        p["index"] = k;  // among this prompt's images: with the seed, it names the image's noise
-        p["image_seed"] = image_seed(o->gen.sampler.seed, prompt, k);
+        p["prompt"] = key.prompt;
+        p["index"] = key.index;  // among this prompt's images: with the seed, it names the image's noise
+        p["image_seed"] = key.seed;
         std::string safe;
-        for (char c : prompt) safe += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
+        for (char c : key.prompt) safe += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
         char f[64];
-        std::snprintf(f, sizeof f, "-s%llu-%04ld.png", static_cast<unsigned long long>(o->gen.sampler.seed), (long)k);
+        std::snprintf(f, sizeof f, "-s%llu-%04ld.png", static_cast<unsigned long long>(o->gen.sampler.seed),
+                      (long)key.index);
         write_png(join_path(o->per_image_dir, safe + f), imgs[i], {{"parameters", p.dump()}});
       }
     }

@@ -58,4 +58,6 @@ bool file_exists(const std::string& path) { return fs::exists(path); }
 
 std::string join_path(const std::string& a, const std::string& b) { return (fs::path(a) / b).string(); }
 
+std::string absolute_path(const std::string& p) { return fs::absolute(p).lexically_normal().string(); }
+
 }  // namespace invdiff

@@ -13,5 +13,7 @@ std::string read_text(const std::string& path);
 void ensure_dir(const std::string& path);
 bool file_exists(const std::string& path);
 std::string join_path(const std::string& a, const std::string& b);
+// Absolute and lexically normal (no "." or ".." parts): how paths are recorded in metadata.
+std::string absolute_path(const std::string& p);
 
 }  // namespace invdiff

@@ -220,14 +220,14 @@ nlohmann::json run_bench(const BenchOptions& opt, const c10::Device& device, boo
   const std::string table = "bench" + train_tag + groups_tag + eval_tag;
   bench["table"] = table;
 
-  std::map<std::string, nlohmann::json> cells;
+  std::map<BenchRow, nlohmann::json> cells;
   auto write = [&] {
     bench["rows"] = nlohmann::json::object();
-    for (const auto& [row, cs] : cells) {  // row: the row's name
+    for (const auto& [row, cs] : cells) {
       auto a = aggregate(cs);
-      a["label"] = row_label(parse_enum<BenchRow>(row), pr);
+      a["label"] = row_label(row, pr);
       a["cells"] = cs;
-      bench["rows"][row] = a;
+      bench["rows"][enum_name(row)] = a;
     }
     atomic_write_text(join_path(opt.out, table + ".json"), bench.dump(2) + "\n");
     std::string md = "# invdiff bench\n\n`" + opt.command_line + "`\n\nPreset " + pr.name + " (G_psi " +
@@ -283,7 +283,7 @@ nlohmann::json run_bench(const BenchOptions& opt, const c10::Device& device, boo
       cell["seed"] = s;
       cell["train_seconds"] = train_seconds;
       cell["eval_seconds"] = m["seconds"];
-      cells[name].push_back(cell);
+      cells[row].push_back(cell);
       write();
     }
   }

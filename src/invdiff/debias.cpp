@@ -4,7 +4,6 @@
 
 #include <cmath>
 #include <cstdio>
-#include <filesystem>
 #include <stdexcept>
 
 #include "core/fs.h"
@@ -22,7 +21,7 @@ DebiasResult debias_train(const ImageDataset& data, const at::Tensor& W_in, cons
                           int64_t stop_after) {
   GuidanceConfig gcfg = gcfg_in;
   DebiasConfig cfg = cfg_in;
-  const std::string base_path = std::filesystem::absolute(checkpoint_path(base_path_in)).lexically_normal().string();
+  const std::string base_path = absolute_path(checkpoint_path(base_path_in));
   if (W_in.defined() && (W_in.dim() != 2 || W_in.size(0) != data.size()))
     throw std::invalid_argument("debias: group weights must be [" + std::to_string(data.size()) + ", G]");
   // Float32 weights on the device: they are multiplied into float32 losses every step.

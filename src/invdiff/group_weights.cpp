@@ -1,6 +1,5 @@
 #include "invdiff/group_weights.h"
 
-#include <filesystem>
 #include <stdexcept>
 
 #include "core/fs.h"
@@ -28,7 +27,7 @@ GroupWeights load_group_weights(const GroupsSource& groups, const ImageDataset& 
       for (const auto& n : names) crossed.push_back(c + "|" + n);
     names = crossed;
   }
-  out.info = {{"mode", table.mode}, {"path", std::filesystem::absolute(table.source).lexically_normal().string()},
+  out.info = {{"mode", table.mode}, {"path", absolute_path(table.source)},
               {"fingerprint", file_fingerprint(table.source)}, {"num_groups", out.W.size(1)},
               {"group_names", names}, {"hard", hard}, {"cross_class", cross_class}};
   return out;

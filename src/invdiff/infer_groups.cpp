@@ -4,7 +4,6 @@
 
 #include <chrono>
 #include <cstdio>
-#include <filesystem>
 
 #include "core/fs.h"
 #include "invdiff/groups_io.h"
@@ -17,7 +16,6 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
-std::string absolute(const std::string& p) { return std::filesystem::absolute(p).lexically_normal().string(); }
 
 // groups.csv, summary.json (sizes, masses, mean scores) and the group report: shared by the
 // inferred and the oracle paths so both produce the same format.
@@ -60,7 +58,7 @@ nlohmann::json infer_groups(const ImageDataset& data, const Denoiser* model, con
   if (!scores_csv.empty()) {
     scores = read_scores_csv(scores_csv, data.files);
     summary["model"] = nullptr;
-    summary["scores_from"] = absolute(scores_csv);
+    summary["scores_from"] = absolute_path(scores_csv);
   } else {
     if (!model) throw std::invalid_argument("groups: a base model (-m) or a scores file is required");
     if (model->class_names != data.class_names)

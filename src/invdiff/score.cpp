@@ -6,10 +6,8 @@
 #include <algorithm>
 #include <map>
 #include <set>
-#include <unordered_map>
 #include <stdexcept>
 
-#include "core/csv.h"
 #include "core/hash.h"
 #include "core/progress.h"
 #include "invdiff/grouper.h"

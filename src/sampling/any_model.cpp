@@ -2,8 +2,8 @@
 
 #include <torch/torch.h>
 
-#include <filesystem>
 
+#include "core/fs.h"
 #include "invdiff/guided_checkpoint.h"
 #include "sampling/generate.h"
 
@@ -34,7 +34,7 @@ Denoiser AnyModel::denoiser() const {
 AnyModel load_any_model(const std::string& dir_or_file, const c10::Device& device, const LoadModelOptions& opt) {
   std::string path = checkpoint_path(dir_or_file);
   AnyModel m;
-  m.path = std::filesystem::absolute(path).lexically_normal().string();
+  m.path = absolute_path(path);
   m.meta = read_checkpoint_meta(path);
   try {
     m.kind = parse_enum<ModelKind>(m.meta.value("kind", std::string("diffusion")));

@@ -24,12 +24,7 @@ at::Tensor generate(const EpsFn& eps_fn, const NoiseSchedule& sch, int64_t null_
   EpsFn f = with_cfg(eps_fn, opt.cfg_scale, null_class);
   const int64_t n = static_cast<int64_t>(labels.size());
   std::vector<uint64_t> seeds;
-  seeds.reserve(labels.size());
-  std::map<int64_t, int64_t> seen;  // images of each prompt so far
-  for (int64_t l : labels) {
-    const std::string key = l >= 0 && l < static_cast<int64_t>(prompt_keys.size()) ? prompt_keys[l] : std::to_string(l);
-    seeds.push_back(image_seed(opt.sampler.seed, key, seen[l]++));
-  }
+  for (const auto& k : image_keys(labels, prompt_keys, opt.sampler.seed)) seeds.push_back(k.seed);
   std::vector<at::Tensor> out;
   ProgressBar bar("generate", n, 0, progress && n > opt.batch_size);
   for (int64_t start = 0; start < n; start += opt.batch_size) {
@@ -50,6 +45,21 @@ at::Tensor generate(const EpsFn& eps_fn, const NoiseSchedule& sch, int64_t null_
 
 uint64_t image_seed(uint64_t seed, const std::string& prompt, int64_t index) {
   return keyed_seed(seed, prompt + "#" + std::to_string(index));
+}
+
+std::vector<ImageKey> image_keys(const std::vector<int64_t>& labels, const std::vector<std::string>& prompt_keys,
+                                 uint64_t seed) {
+  std::vector<ImageKey> out;
+  out.reserve(labels.size());
+  std::map<int64_t, int64_t> seen;  // images of each prompt so far
+  for (int64_t l : labels) {
+    ImageKey k;
+    k.prompt = l >= 0 && l < static_cast<int64_t>(prompt_keys.size()) ? prompt_keys[l] : std::to_string(l);
+    k.index = seen[l]++;
+    k.seed = image_seed(seed, k.prompt, k.index);
+    out.push_back(std::move(k));
+  }
+  return out;
 }
 
 nlohmann::json generation_params(const std::string& model_path, const GenerateOptions& opt) {

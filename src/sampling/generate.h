@@ -31,6 +31,16 @@ at::Tensor generate(const EpsFn& eps_fn, const NoiseSchedule& sch, int64_t null_
 // The seed of the index-th image of a prompt (core/hash.h's keyed_seed of "prompt#index").
 uint64_t image_seed(uint64_t seed, const std::string& prompt, int64_t index);
 
+// What names each image of `labels` and its noise: its prompt (prompt_keys[label], or the label
+// number when prompt_keys has no name for it), its index among that prompt's images, its seed.
+struct ImageKey {
+  std::string prompt;
+  int64_t index = 0;
+  uint64_t seed = 0;
+};
+std::vector<ImageKey> image_keys(const std::vector<int64_t>& labels, const std::vector<std::string>& prompt_keys,
+                                 uint64_t seed);
+
 // The parameters of a generation, as stored in PNG text chunks and reports.
 nlohmann::json generation_params(const std::string& model_path, const GenerateOptions& opt);
 

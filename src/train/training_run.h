@@ -62,8 +62,6 @@ class TrainingRun {
   // saving, when interrupted.
   bool end_step(int64_t step, int64_t checkpoint_every, int64_t stop_after,
                 const std::function<void(int64_t)>& save);
-  // Writes loss.csv (save callbacks of loops that save themselves call it).
-  void write_log() const;
   // After the loop: closes the bar and returns the result.
   LoopResult finish();
   // The result so far (what a loop returns when end_step said stop).
@@ -81,6 +79,8 @@ class TrainingRun {
   std::chrono::steady_clock::time_point t0_;
   std::unique_ptr<ProgressBar> bar_;
   std::string post_;
+
+  void write_log() const;  // loss.csv, after each checkpoint
 };
 
 }  // namespace invdiff

@@ -75,3 +75,14 @@ TEST(Generate, KeyedSeedIsFixedAndImageSeedsMatchTheBatch) {
     EXPECT_STREQ(e.what(), "sample: one image seed per image is needed");
   }
 }
+
+TEST(Generate, ImageKeysCountEachPromptAndFallBackToTheLabelNumber) {
+  auto k = image_keys({1, 0, 1, 2}, {"Bag", "Sneaker"}, 9);
+  ASSERT_EQ(k.size(), 4u);
+  EXPECT_EQ(k[0].prompt, "Sneaker");
+  EXPECT_EQ(k[0].index, 0);
+  EXPECT_EQ(k[1].prompt, "Bag");
+  EXPECT_EQ(k[2].index, 1);  // the second Sneaker
+  EXPECT_EQ(k[2].seed, image_seed(9, "Sneaker", 1));
+  EXPECT_EQ(k[3].prompt, "2");  // no name for label 2
+}
