@@ -43,6 +43,9 @@ void add_bench_command(CLI::App& app, GlobalOptions& g) {
   add_optional(cmd, "--residual-pool", o->residual_pool,
                "invdiff row: score the residual pooled to P x P (0: the full-resolution MSE; default: the recipe's)")
       ->check(CLI::Range(0, 4096));
+  cmd->add_option("--set", o->settings,
+                  "KEY=VALUE on the recipe (repeatable): groups_cfg.* for the invdiff row's max step, "
+                  "debias.* / guidance.* for the erm, invdiff and oracle rows (e.g. debias.lr=3e-4)");
   cmd->callback([o, &g] {
     setup_runtime(g);
     auto device = parse_device(g.device);

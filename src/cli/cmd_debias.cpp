@@ -45,6 +45,8 @@ void add_debias_command(CLI::App& app, GlobalOptions& g) {
   cmd->add_option("--lambda", o->dcfg.lambda, "weight of the variance of group losses")->check(CLI::NonNegativeNumber)->capture_default_str();
   cmd->add_flag("--relative-variance", o->dcfg.relative_variance, "penalise Var_g / mean_g^2 (scale-free) instead of Var_g");
   cmd->add_option("--t-range", o->t_range, "draw t from [lo, hi) (e.g. 400,900)")->delimiter(',')->expected(2);
+  cmd->add_flag("--balance-batches", o->dcfg.balance_batches,
+                "draw batches so that every group fills an equal share (with replacement)");
   cmd->add_flag("--hard-groups", o->hard, "use each sample's argmax group (one-hot) instead of the soft weights");
   cmd->add_flag("--cross-class", o->cross_class, "cross the groups with the condition (G x classes groups)");
   cmd->add_flag("--resume", o->resume, "continue the checkpoint in --out");

@@ -25,4 +25,32 @@ nlohmann::json non_default_fields(const nlohmann::json& value, const nlohmann::j
   return out;
 }
 
+void apply_setting(nlohmann::json& j, const std::string& setting) {
+  const auto eq = setting.find('=');
+  if (eq == std::string::npos || eq == 0)
+    throw std::invalid_argument("--set '" + setting + "': expected KEY=VALUE (e.g. debias.lr=3e-4)");
+  const std::string key = setting.substr(0, eq), text = setting.substr(eq + 1);
+  nlohmann::json* node = &j;
+  size_t start = 0;
+  while (true) {
+    const size_t dot = key.find('.', start);
+    const std::string part = key.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+    if (!node->is_object() || !node->contains(part))
+      throw std::invalid_argument("--set " + key + ": no such setting" +
+                                  (node->is_object() ? " (" + part + " is not one of: " + [&] {
+                                    std::string names;
+                                    for (auto it = node->begin(); it != node->end(); ++it)
+                                      names += (names.empty() ? "" : ", ") + it.key();
+                                    return names;
+                                  }() + ")"
+                                                     : ""));
+    node = &(*node)[part];
+    if (dot == std::string::npos) break;
+    start = dot + 1;
+  }
+  if (node->is_object()) throw std::invalid_argument("--set " + key + ": names a group of settings, not one");
+  nlohmann::json value = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  *node = value.is_discarded() ? nlohmann::json(text) : value;
+}
+
 }  // namespace invdiff

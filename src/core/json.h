@@ -81,4 +81,24 @@ nlohmann::json config_key(const T& c) {
   return non_default_fields(nlohmann::json(c), nlohmann::json(T{}));
 }
 
+// "a.b.c=value": sets the existing member a.b.c of the object `j`. The value is read as JSON when
+// it parses as JSON (numbers, true/false, null, arrays) and as a string otherwise (enum names).
+// A path that does not exist is an error naming it: a typo never silently does nothing.
+void apply_setting(nlohmann::json& j, const std::string& setting);
+
+// A copy of `c` with the settings applied (a value of the wrong type is an error naming it).
+template <class T>
+T with_settings(const T& c, const std::vector<std::string>& settings) {
+  if (settings.empty()) return c;
+  nlohmann::json j = c;
+  for (const auto& s : settings) apply_setting(j, s);
+  try {
+    return j.get<T>();
+  } catch (const nlohmann::json::exception& e) {
+    std::string all;
+    for (const auto& s : settings) all += (all.empty() ? "" : ", ") + s;
+    throw std::invalid_argument("--set " + all + ": a value has the wrong type (" + e.what() + ")");
+  }
+}
+
 }  // namespace invdiff

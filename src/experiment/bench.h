@@ -45,6 +45,10 @@ struct BenchOptions {
   std::optional<int> refine_draws;               // draws around the chosen timestep
   std::optional<GrouperKind> grouper;            // otsu, cluster or std
   std::optional<int> residual_pool;              // score band: residual pooled to P x P (0: full MSE)
+  // --set KEY=VALUE on the recipe's JSON (experiment/recipes.h): groups_cfg.* keys apply to the
+  // invdiff row's max step, every other key to the rows sharing invdiff's min step (erm, invdiff,
+  // oracle), e.g. debias.lr=3e-4, debias.balance_batches=true, guidance.small_channels=64.
+  std::vector<std::string> settings;
   std::string command_line;          // shown in bench.md
 };
 

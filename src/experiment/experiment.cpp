@@ -200,7 +200,8 @@ nlohmann::json Experiment::evaluate(const std::string& dir, const std::string& m
   return m;
 }
 
-nlohmann::json Experiment::make_model(const std::string& dir, const std::string& base_dir, const Recipe& r) {
+nlohmann::json Experiment::make_model(const std::string& dir, const std::string& base_dir, const Recipe& r,
+                                      const std::string& groups_dir) {
   nlohmann::json out;
   if (r.groups == GroupsMode::Reweight) {
     const std::string model = join_path(dir, "model");
@@ -210,7 +211,7 @@ nlohmann::json Experiment::make_model(const std::string& dir, const std::string&
   }
   GroupsSource source = GroupsSource::none();
   if (r.groups != GroupsMode::None) {
-    source = GroupsSource::at(join_path(dir, "groups"));
+    source = GroupsSource::at(groups_dir.empty() ? join_path(dir, "groups") : groups_dir);
     out["groups"] = groups(*source.path, base_dir, r);
   }
   const std::string model = join_path(dir, "guided");

@@ -51,8 +51,10 @@ class Experiment {
                           std::optional<double> guidance_ratio = std::nullopt);
 
   // Groups -> min step (or reweight) for a recipe under dir: returns {groups, train} results and
-  // "model", the directory of the trained model.
-  nlohmann::json make_model(const std::string& dir, const std::string& base_dir, const Recipe& r);
+  // "model", the directory of the trained model. groups_dir (default dir/groups) lets recipes that
+  // differ only in their min step share one max step.
+  nlohmann::json make_model(const std::string& dir, const std::string& base_dir, const Recipe& r,
+                            const std::string& groups_dir = "");
 
  private:
   std::string data_dir_;

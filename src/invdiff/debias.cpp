@@ -15,6 +15,17 @@
 
 namespace invdiff {
 
+at::Tensor balanced_draw_probabilities(const at::Tensor& W, int64_t n) {
+  if (!W.defined()) return torch::full({n}, 1.0 / static_cast<double>(n), torch::kFloat64);
+  if (W.dim() != 2 || W.size(0) != n) throw std::invalid_argument("balanced batches: group weights must be [N, G]");
+  auto w = W.to(torch::kFloat64);
+  auto mass = w.sum(0);
+  auto p = (w / mass.clamp_min(1e-300)).sum(1);
+  const double total = p.sum().item<double>();
+  if (!(total > 0) || !std::isfinite(total)) throw std::invalid_argument("balanced batches: the groups have no mass");
+  return p / total;
+}
+
 DebiasResult debias_train(const ImageDataset& data, const at::Tensor& W_in, const std::string& base_path_in,
                           const GuidanceConfig& gcfg_in, const DebiasConfig& cfg_in, const std::string& out_dir,
                           bool resume, const c10::Device& device, const nlohmann::json& groups_info, bool progress,
@@ -98,6 +109,7 @@ DebiasResult debias_train(const ImageDataset& data, const at::Tensor& W_in, cons
   };
 
   BatchSampler sampler(data.size(), cfg.batch_size, cfg.seed);
+  const at::Tensor draw_p = cfg.balance_batches ? balanced_draw_probabilities(W, data.size()) : at::Tensor();
   const int64_t null_class = ucfg.null_class();
   const double r = gcfg.effective_ratio();
   DebiasResult res;
@@ -115,7 +127,10 @@ DebiasResult debias_train(const ImageDataset& data, const at::Tensor& W_in, cons
   run.start(cfg.steps, progress);
   for (; step < cfg.steps; ++step) {
     auto gen = step_generator(cfg.seed, step);
-    auto idx = sampler.batch_tensor(step);
+    // The balanced draw has its own stream (salt 1): t, eps and dropout stay those of the uniform run.
+    auto idx = draw_p.defined() ? torch::multinomial(draw_p, cfg.batch_size, /*replacement=*/true,
+                                                     step_generator(cfg.seed, step, 1))
+                                : sampler.batch_tensor(step);
     auto x0 = data.images.index_select(0, idx);
     auto y = data.labels.index_select(0, idx);
     auto t = torch::randint(cfg.t_lo, t_hi, {cfg.batch_size}, gen, torch::kInt64);

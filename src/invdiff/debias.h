@@ -23,8 +23,18 @@ struct DebiasConfig : OptimConfig {
   bool relative_variance = false;   // lambda * Var / mean^2 instead of lambda * Var
   int t_lo = 0;                     // t drawn from [t_lo, t_hi)
   std::optional<int> t_hi;          // unset: T
+  // Group-balanced batches: sample i is drawn (with replacement) with probability
+  // sum_g W_ig / mass_g, so each group fills about B / G of every batch instead of a 10 %
+  // minority appearing once or not at all and carrying half the weight when it does.
+  // With no groups (the ERM control) the same draw is uniform.
+  bool balance_batches = false;
 };
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(DebiasConfig, INVDIFF_OPTIM_FIELDS, lambda, relative_variance, t_lo, t_hi)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(DebiasConfig, INVDIFF_OPTIM_FIELDS, lambda, relative_variance, t_lo, t_hi,
+                                                balance_batches)
+
+// The per-sample draw probabilities of balanced batches for group weights W [N, G] (undefined:
+// uniform): p_i = sum_g W_ig / mass_g, normalised to sum 1. Groups with no mass are skipped.
+at::Tensor balanced_draw_probabilities(const at::Tensor& W, int64_t n);
 
 struct DebiasResult : LoopResult {
   nlohmann::json parameters;    // trainable / frozen counts
