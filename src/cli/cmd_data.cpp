@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "cli/commands.h"
+#include "core/json.h"
 #include "data/cfmnist.h"
 
 namespace invdiff::cli {
@@ -20,8 +21,21 @@ void add_data_command(CLI::App& app, GlobalOptions& g) {
   auto o = std::make_shared<Opts>();
   cf->add_option("-o,--out", o->out, "output directory")->capture_default_str();
   cf->add_option("--classes", o->classes, "garment classes, names or 0-9")->delimiter(',')->capture_default_str();
-  cf->add_option("-K,--colours", o->cfg.K, "number of palette colours (2-6)")->check(CLI::Range(2, 6))->capture_default_str();
-  cf->add_option("--rho", o->cfg.rho, "share of each class in its majority colour")->check(CLI::Range(0.0, 1.0))->capture_default_str();
+  cf->add_option_function<std::vector<std::string>>(
+        "--attributes",
+        [o](const std::vector<std::string>& v) {
+          o->cfg.attributes.clear();
+          for (const auto& a : v) o->cfg.attributes.push_back(parse_enum<AppearanceKind>(a));
+        },
+        "biased attributes, each drawn independently: " + join_choices(enum_names<AppearanceKind>()) + " (default: colour)")
+      ->delimiter(',');
+  cf->add_option("-K,--values", o->cfg.K, "values per attribute (2-6; colour: palette colours)")->check(CLI::Range(2, 6))->capture_default_str();
+  cf->add_option_function<int>("--colours", [o](int k) {
+        std::fprintf(stderr, "note: --colours is now -K/--values (the old name goes in the next release)\n");
+        o->cfg.K = k;
+      }, "old name of --values")->check(CLI::Range(2, 6))->group("");
+  cf->add_option("--rho", o->cfg.rho, "share of each class in its majority value of each attribute (1/K: unbiased)")
+      ->check(CLI::Range(0.0, 1.0))->capture_default_str();
   cf->add_option("--resolution", o->cfg.resolution, "16, 28 or 32")->check(CLI::IsMember({16, 28, 32}))->capture_default_str();
   cf->add_option("--seed", o->cfg.seed, "colour draw seed")->capture_default_str();
   cf->add_option("--source", o->cfg.source_dir, "Fashion-MNIST IDX directory")->capture_default_str();

@@ -39,7 +39,9 @@ void add_eval_command(CLI::App& app, GlobalOptions& g) {
   cmd->add_option("--features", e.features,
                   "feature extractor for FD/KID/P-R: TorchScript file or classifier checkpoint (default: --classifier's "
                   "penultimate layer)");
-  cmd->add_option("--attr-classifier", e.attr_classifier, "attribute classifier for Bias (default: the colour oracle)");
+  cmd->add_option("--attr-classifier", e.attr_classifiers,
+                  "attribute classifier(s) for Bias, comma-separated, one per attribute (default: the colour oracle)")
+      ->delimiter(',');
   cmd->add_option("--ref-split", e.ref_split, "reference split name")->capture_default_str();
   cmd->add_option("--kid-subsets", e.kid.subsets, "KID subsets")->check(CLI::PositiveNumber)->capture_default_str();
   cmd->add_option("--kid-subset-size", e.kid.subset_size, "KID subset size (capped at the smaller set)")->check(CLI::Range(2, 1000000))->capture_default_str();

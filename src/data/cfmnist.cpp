@@ -78,16 +78,8 @@ std::vector<int64_t> draw_balanced_colours(const std::vector<int64_t>& labels, i
   return out;
 }
 
-at::Tensor colourise(const at::Tensor& grey, const std::vector<int64_t>& colour,
-                     const std::vector<Colour>& palette, int resolution) {
-  TORCH_CHECK(grey.dim() == 3 && grey.size(1) == 28 && grey.size(2) == 28, "colourise expects [N, 28, 28]");
-  TORCH_CHECK(static_cast<int64_t>(colour.size()) == grey.size(0), "one colour per image");
-  std::vector<float> pal;
-  for (const auto& c : palette) pal.insert(pal.end(), {c.r, c.g, c.b});
-  auto pt = torch::tensor(pal).view({static_cast<int64_t>(palette.size()), 3});
-  auto idx = torch::tensor(colour, torch::kInt64);
-  auto rgb = pt.index_select(0, idx).view({-1, 3, 1, 1});                  // [N, 3, 1, 1]
-  auto img = grey.to(torch::kFloat32).div(255.0).unsqueeze(1) * rgb;       // [N, 3, 28, 28] in [0,1]
+// 28 x 28 [0, 1] images -> the dataset's resolution, in [-1, 1].
+static at::Tensor to_resolution(at::Tensor img, int resolution) {
   namespace F = torch::nn::functional;
   if (resolution == 16) {
     img = F::avg_pool2d(F::pad(img, F::PadFuncOptions({2, 2, 2, 2})), F::AvgPool2dFuncOptions(2));
@@ -99,12 +91,20 @@ at::Tensor colourise(const at::Tensor& grey, const std::vector<int64_t>& colour,
   return img.mul(2).sub(1).contiguous();
 }
 
+at::Tensor colourise(const at::Tensor& grey, const std::vector<int64_t>& colour,
+                     const std::vector<Colour>& palette, int resolution) {
+  TORCH_CHECK(grey.dim() == 3 && grey.size(1) == 28 && grey.size(2) == 28, "colourise expects [N, 28, 28]");
+  TORCH_CHECK(static_cast<int64_t>(colour.size()) == grey.size(0), "one colour per image");
+  return to_resolution(render_appearance(grey, {AppearanceKind::Colour}, {colour}, static_cast<int>(palette.size()), palette),
+                       resolution);
+}
+
 namespace {
 struct Split {
   std::string name;
   std::vector<int64_t> index;   // rows of the source IDX arrays
   std::vector<int64_t> labels;
-  std::vector<int64_t> colours;
+  std::vector<std::vector<int64_t>> values;  // per attribute, per image
 };
 
 Split select(const IdxArray& labels, const std::vector<int>& classes, int64_t max_per_class, const std::string& name) {
@@ -124,7 +124,16 @@ Split select(const IdxArray& labels, const std::vector<int>& classes, int64_t ma
 
 void build_cfmnist(const CfmnistConfig& cfg, const std::string& out_dir, bool progress) {
   auto palette = cfg.resolved_palette();
-  const int K = static_cast<int>(palette.size());
+  const bool has_colour =
+      std::find(cfg.attributes.begin(), cfg.attributes.end(), AppearanceKind::Colour) != cfg.attributes.end();
+  const int K = has_colour ? static_cast<int>(palette.size()) : cfg.K;
+  if (cfg.attributes.empty()) throw std::invalid_argument("cfmnist: no attribute given");
+  std::vector<std::vector<std::string>> value_names;
+  for (auto kind : cfg.attributes) value_names.push_back(appearance_value_names(kind, K, palette));  // checks K, repeats
+  for (size_t a = 0; a < cfg.attributes.size(); ++a)
+    for (size_t b = 0; b < a; ++b)
+      if (cfg.attributes[a] == cfg.attributes[b])
+        throw std::invalid_argument("cfmnist: attribute " + enum_name(cfg.attributes[a]) + " given twice");
   if (cfg.classes.empty()) throw std::invalid_argument("cfmnist: no classes given");
   for (int c : cfg.classes)
     if (c < 0 || c > 9) throw std::invalid_argument("cfmnist: class index out of range 0-9: " + std::to_string(c));
@@ -147,14 +156,23 @@ void build_cfmnist(const CfmnistConfig& cfg, const std::string& out_dir, bool pr
 
   Split train = select(train_y, cfg.classes, cfg.max_train_per_class, "train");
   Split ref = select(test_y, cfg.classes, cfg.max_ref_per_class, "ref");
-  train.colours = draw_biased_colours(train.labels, K, cfg.rho, cfg.seed);
-  ref.colours = draw_balanced_colours(ref.labels, K, cfg.seed);
+  // Attribute a draws from its own seed (attribute 0 keeps the single-attribute benchmark's).
+  for (size_t a = 0; a < cfg.attributes.size(); ++a) {
+    const uint64_t seed = cfg.seed + 7919 * a;
+    train.values.push_back(draw_biased_colours(train.labels, K, cfg.rho, seed));
+    ref.values.push_back(draw_balanced_colours(ref.labels, K, seed));
+  }
+  // Columns: colour keeps the benchmark's names (colour, colour_name); the others <kind>, <kind>_name.
+  std::vector<std::string> attr_columns;
+  for (auto kind : cfg.attributes) attr_columns.push_back(enum_name(kind));
 
   ensure_dir(out_dir);
   // A rebuild must not leave a stale manifest claiming completeness.
   std::filesystem::remove(join_path(out_dir, "manifest.json"));
   CsvTable meta;
-  meta.header = {"file", "split", "class", "class_name", "colour", "colour_name", "minority"};
+  meta.header = {"file", "split", "class", "class_name"};
+  for (const auto& c : attr_columns) meta.header.insert(meta.header.end(), {c, c + "_name"});
+  meta.header.push_back("minority");
   const auto& names = fashion_mnist_class_names();
   nlohmann::json counts, majority_share;
   for (const Split* s : {&train, &ref}) {
@@ -163,27 +181,34 @@ void build_cfmnist(const CfmnistConfig& cfg, const std::string& out_dir, bool pr
     ensure_dir(join_path(out_dir, sub));
     ProgressBar bar("cfmnist " + s->name, static_cast<int64_t>(s->index.size()), 0, progress);
     const int64_t chunk = 1024;
-    std::map<int64_t, std::pair<int64_t, int64_t>> major_count;  // class -> (majority, total)
+    std::map<int64_t, std::pair<int64_t, int64_t>> major_count;  // class -> (majority in every attribute, total)
     for (int64_t start = 0; start < static_cast<int64_t>(s->index.size()); start += chunk) {
       int64_t n = std::min<int64_t>(chunk, s->index.size() - start);
       auto grey = torch::empty({n, 28, 28}, torch::kUInt8);
       for (int64_t j = 0; j < n; ++j)
         std::memcpy(grey[j].data_ptr<uint8_t>(), &x.data[s->index[start + j] * 784], 784);
-      std::vector<int64_t> col(s->colours.begin() + start, s->colours.begin() + start + n);
-      auto imgs = colourise(grey, col, palette, cfg.resolution);
+      std::vector<std::vector<int64_t>> vals;
+      for (const auto& v : s->values) vals.emplace_back(v.begin() + start, v.begin() + start + n);
+      auto imgs = to_resolution(render_appearance(grey, cfg.attributes, vals, K, palette), cfg.resolution);
       for (int64_t j = 0; j < n; ++j) {
         int64_t i = start + j;
         char fname[32];
         std::snprintf(fname, sizeof fname, "%06ld.png", static_cast<long>(i));
         std::string rel = sub + "/" + fname;
         write_png(join_path(out_dir, rel), imgs[j]);
-        int64_t c = s->labels[i], k = s->colours[i];
-        bool minority = k != c % K;
+        int64_t c = s->labels[i];
+        std::vector<std::string> row{rel, s->name, std::to_string(c), names[c]};
+        bool minority = false;
+        for (size_t a = 0; a < cfg.attributes.size(); ++a) {
+          int64_t k = s->values[a][i];
+          minority = minority || k != c % K;
+          row.insert(row.end(), {std::to_string(k), value_names[a][k]});
+        }
+        row.push_back(minority ? "1" : "0");
         auto& mc = major_count[c];
         mc.first += !minority;
         mc.second += 1;
-        meta.rows.push_back({rel, s->name, std::to_string(c), names[c], std::to_string(k), palette[k].name,
-                             minority ? "1" : "0"});
+        meta.rows.push_back(std::move(row));
       }
       bar.update(start + n);
     }
@@ -196,14 +221,24 @@ void build_cfmnist(const CfmnistConfig& cfg, const std::string& out_dir, bool pr
   nlohmann::json m;
   m["name"] = "cfmnist";
   m["target_column"] = "class_name";
-  m["attribute_columns"] = {"colour", "colour_name", "minority"};
+  nlohmann::json cols = nlohmann::json::array(), attrs = nlohmann::json::array();
+  for (size_t a = 0; a < cfg.attributes.size(); ++a) {
+    cols.push_back(attr_columns[a]);
+    cols.push_back(attr_columns[a] + "_name");
+    attrs.push_back({{"kind", cfg.attributes[a]}, {"column", attr_columns[a] + "_name"}, {"values", value_names[a]}});
+  }
+  cols.push_back("minority");
+  m["attribute_columns"] = cols;
+  m["attributes"] = attrs;
   std::vector<std::string> class_names;
   for (int c : cfg.classes) class_names.push_back(names[c]);
   m["class_names"] = class_names;
   m["classes"] = cfg.classes;
-  nlohmann::json pal = nlohmann::json::array();
-  for (const auto& c : palette) pal.push_back({{"name", c.name}, {"rgb", {c.r, c.g, c.b}}});
-  m["palette"] = pal;
+  if (has_colour) {  // the colour oracle's palette: only where colour is an attribute
+    nlohmann::json pal = nlohmann::json::array();
+    for (const auto& c : palette) pal.push_back({{"name", c.name}, {"rgb", {c.r, c.g, c.b}}});
+    m["palette"] = pal;
+  }
   m["K"] = K;
   m["rho"] = cfg.rho;
   m["resolution"] = cfg.resolution;

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "data/appearance.h"
 #include "data/palette.h"
 
 namespace at { class Tensor; }
@@ -18,8 +19,12 @@ int parse_fashion_class(const std::string& s);
 struct CfmnistConfig {
   std::vector<int> classes{0, 1, 7, 8};
   std::vector<Colour> palette;  // empty: the first K colours of default_palette()
+  // The biased attributes (data/appearance.h), each with K values, drawn independently per image:
+  // the majority value (class mod K) with probability rho, else one of the others. rho = 1 / K
+  // is the unbiased control. Colour alone is the original benchmark.
+  std::vector<AppearanceKind> attributes{AppearanceKind::Colour};
   int K = 2;
-  double rho = 0.9;             // share of a class drawn in its majority colour (c mod K)
+  double rho = 0.9;             // share of a class drawn in its majority value (c mod K)
   int resolution = 16;          // 16 (pad to 32, 2x2 average pool), 28 (as is) or 32 (pad)
   uint64_t seed = 0;
   std::string source_dir = "/usr/share/datasets/fashion-mnist";

@@ -235,8 +235,8 @@ nlohmann::json evaluate(const EvalOptions& opt, const std::string& out_dir, cons
   Classifier judge = resolve_classifier(opt, out_dir, device);
   auto judge_map = classifier_to_dataset(judge, names, opt.data_dir, ref.target_column);
   judge.check_images(ref.images, "the reference images of " + opt.data_dir);
-  std::optional<Classifier> attr_clf;
-  if (!opt.attr_classifier.empty()) attr_clf = load_classifier(opt.attr_classifier, device);
+  std::vector<Classifier> attr_clfs;
+  for (const auto& path : opt.attr_classifiers) attr_clfs.push_back(load_classifier(path, device));
   FeatureExtractor fx = opt.features.empty() ? FeatureExtractor::from_classifier(judge)
                                              : FeatureExtractor::load(opt.features, device);
   if (!opt.model.empty()) {
@@ -255,35 +255,48 @@ nlohmann::json evaluate(const EvalOptions& opt, const std::string& out_dir, cons
   auto pred = to_tensor(judge_map).index_select(0, pred_raw);
   auto faith = faithfulness(pred, prompt_t, P);
 
-  // Attribute for Bias: the colour oracle where the dataset has one, else an attribute classifier.
+  // The attributes Bias is measured on: each --attr-classifier's column, and the colour oracle
+  // where the dataset has a palette and no classifier judges its colour column.
   auto palette = manifest_palette(opt.data_dir);
-  std::vector<std::string> attr_names;
-  nlohmann::json attribute;
-  at::Tensor attr;
-  if (attr_clf) {
-    const Classifier& ac = *attr_clf;
-    ac.check_images(set.images, "the evaluated images");
-    attr = ac.predict(set.images, opt.batch_size).argmax(1);
-    attr_names = ac.class_names;
-    attribute = {{"kind", "classifier"}, {"path", ac.path}, {"column", ac.column}, {"classes", attr_names}};
-  } else if (!palette.empty()) {
-    attr = oracle_colours(set.images, palette);
-    for (const auto& c : palette) attr_names.push_back(c.name);
-    attribute = {{"kind", "colour-oracle"}, {"classes", attr_names}};
-  } else {
-    std::fprintf(stderr, "eval: warning: %s has no colour palette and no --attr-classifier was given: Bias not computed\n",
-                 opt.data_dir.c_str());
-    attribute = {{"kind", "none"}};
-  }
-  BiasReport br;
+  struct Judged {
+    std::string column;
+    std::vector<std::string> names;
+    nlohmann::json describe;
+    BiasReport report;
+  };
+  std::vector<Judged> judged;
   std::vector<int64_t> present_index(P, -1);
   for (size_t j = 0; j < present.size(); ++j) present_index[present[j]] = static_cast<int64_t>(j);
-  if (attr.defined()) {
+  auto judge_with = [&](const at::Tensor& attr, Judged jd) {
     auto a = attr.to(torch::kInt64).contiguous();
     std::vector<int64_t> av(a.data_ptr<int64_t>(), a.data_ptr<int64_t>() + a.numel()), pv;
     for (int64_t p : set.prompt) pv.push_back(present_index[p]);
-    br = bias_report(pv, av, static_cast<int64_t>(present.size()), static_cast<int64_t>(attr_names.size()));
+    jd.report = bias_report(pv, av, static_cast<int64_t>(present.size()), static_cast<int64_t>(jd.names.size()));
+    judged.push_back(std::move(jd));
+  };
+  bool colour_judged = false;
+  for (const Classifier& ac : attr_clfs) colour_judged = colour_judged || ac.column == "colour_name";
+  if (!palette.empty() && !colour_judged) {
+    Judged jd;
+    jd.column = "colour_name";
+    for (const auto& c : palette) jd.names.push_back(c.name);
+    jd.describe = {{"kind", "colour-oracle"}, {"column", jd.column}, {"classes", jd.names}};
+    judge_with(oracle_colours(set.images, palette), std::move(jd));
   }
+  for (const Classifier& ac : attr_clfs) {
+    ac.check_images(set.images, "the evaluated images");
+    Judged jd;
+    jd.column = ac.column;
+    jd.names = ac.class_names;
+    nlohmann::json acc = nullptr;
+    if (ac.meta.contains("val") && ac.meta["val"].is_object()) acc = ac.meta["val"].value("accuracy", 0.0);
+    jd.describe = {{"kind", "classifier"}, {"path", ac.path}, {"column", ac.column}, {"classes", jd.names},
+                   {"val_accuracy", acc}};
+    judge_with(ac.predict(set.images, opt.batch_size).argmax(1), std::move(jd));
+  }
+  if (judged.empty())
+    std::fprintf(stderr, "eval: warning: %s has no colour palette and no --attr-classifier was given: Bias not computed\n",
+                 opt.data_dir.c_str());
   at::Tensor purity;
   if (!palette.empty()) purity = colour_purity(set.images, palette);
 
@@ -295,7 +308,16 @@ nlohmann::json evaluate(const EvalOptions& opt, const std::string& out_dir, cons
   PrecisionRecall pr = precision_recall(f_ref, f_gen, opt.pr_k);
 
   nlohmann::json j;
-  j["bias"] = attr.defined() ? nlohmann::json(br.mean) : nlohmann::json(nullptr);
+  // Bias: the mean over the judged attributes (one attribute: its Bias), each also on its own.
+  double bias_sum = 0;
+  nlohmann::json by_attr = nlohmann::json::object(), attrs = nlohmann::json::array();
+  for (const auto& jd : judged) {
+    bias_sum += jd.report.mean;
+    by_attr[jd.column] = jd.report.mean;
+    attrs.push_back(jd.describe);
+  }
+  j["bias"] = judged.empty() ? nlohmann::json(nullptr) : nlohmann::json(bias_sum / judged.size());
+  j["bias_by_attribute"] = by_attr;
   j["purity"] = purity.defined() ? nlohmann::json(purity.mean().item<double>()) : nlohmann::json(nullptr);
   j["faithfulness"] = faith.overall;
   j["fd"] = fd;
@@ -314,7 +336,8 @@ nlohmann::json evaluate(const EvalOptions& opt, const std::string& out_dir, cons
   nlohmann::json val_acc = nullptr;
   if (judge.meta.contains("val") && judge.meta["val"].is_object()) val_acc = judge.meta["val"].value("accuracy", 0.0);
   j["classifier"] = {{"path", judge.path}, {"column", judge.column}, {"val_accuracy", val_acc}};
-  j["attribute"] = attribute;
+  j["attribute"] = judged.empty() ? nlohmann::json{{"kind", "none"}} : judged[0].describe;  // the first (shares below)
+  j["attributes"] = attrs;
   j["kid_subsets"] = kid.subsets;
   j["kid_subset_size"] = kid.subset_size;
   j["pr_k"] = opt.pr_k;
@@ -325,12 +348,15 @@ nlohmann::json evaluate(const EvalOptions& opt, const std::string& out_dir, cons
     e["faithfulness"] = faith.per_prompt[p];
     auto mask = prompt_t == p;
     e["purity"] = purity.defined() ? nlohmann::json(purity.masked_select(mask).mean().item<double>()) : nlohmann::json(nullptr);
-    if (attr.defined()) {
+    if (!judged.empty()) {
       int64_t q = present_index[p];
-      nlohmann::json shares = nlohmann::json::object();
-      for (size_t k = 0; k < attr_names.size(); ++k) shares[attr_names[k]] = br.shares[q][k];
+      const Judged& first = judged[0];
+      nlohmann::json shares = nlohmann::json::object(), bias_by = nlohmann::json::object();
+      for (size_t k = 0; k < first.names.size(); ++k) shares[first.names[k]] = first.report.shares[q][k];
+      for (const auto& jd : judged) bias_by[jd.column] = jd.report.per_prompt[q];
       e["shares"] = shares;
-      e["bias"] = br.per_prompt[q];
+      e["bias"] = first.report.per_prompt[q];
+      e["bias_by_attribute"] = bias_by;
     } else {
       e["shares"] = nullptr;
       e["bias"] = nullptr;

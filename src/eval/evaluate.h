@@ -33,7 +33,9 @@ struct EvalOptions {
   std::string classifier;          // "" : default_classifier_dir(out), trained there if absent
   std::string features;            // "" : the classifier's penultimate layer; else a TorchScript
                                    // file or another invdiff classifier checkpoint
-  std::string attr_classifier;     // "" : the colour oracle (datasets whose manifest has a palette)
+  // Attribute classifiers for Bias (one per attribute column); the colour oracle judges colour
+  // where the manifest has a palette and none of these judges colour_name.
+  std::vector<std::string> attr_classifiers;
   KidOptions kid;
   int64_t pr_k = 3;
   uint64_t seed = 0;               // halves of --reference

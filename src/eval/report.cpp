@@ -52,6 +52,12 @@ std::string metrics_markdown(const nlohmann::json& m) {
         num(m["purity"]) + "** |";
   for (size_t k = 0; k < attrs.size(); ++k) md += " |";
   md += " **" + num(m["bias"]) + "** |\n\n";
+  const auto by = m.value("bias_by_attribute", nlohmann::json::object());
+  if (by.size() > 1) {  // the table's shares are the first attribute's; Bias is the mean over all
+    md += "Bias by attribute (the table's Bias is their mean):";
+    for (auto it = by.begin(); it != by.end(); ++it) md += " " + it.key() + " " + num(it.value()) + ";";
+    md += "\n\n";
+  }
 
   md += "| FD | KID | precision | recall |\n|---|---|---|---|\n";
   md += "| " + num(m["fd"], "%.4g") + " | " + num(m["kid"], "%.4g") + " ± " + num(m["kid_std"], "%.2g") + " | " +

@@ -178,6 +178,17 @@ std::string bench_markdown(const nlohmann::json& bench) {
   };
   per_cell("minority_auc", "Minority-detection AUC of the per-sample score (reported only):");
   per_cell("top_group_minority", "Minority share of the highest-score group (reported only):");
+  const auto cols = bench.value("attribute_columns", std::vector<std::string>{});
+  if (cols.size() > 1)  // Bias above is the mean over the attributes; each on its own here
+    for (const auto& c : cols) per_cell(("bias_" + c).c_str(), "Bias on " + c + " alone:");
+  const auto clfs = bench.value("attribute_classifiers", nlohmann::json::object());
+  if (!clfs.empty()) {
+    md += "\nAttribute classifiers judging Bias (trained on the balanced reference split, evaluation only), "
+          "validation accuracy:";
+    for (auto it = clfs.begin(); it != clfs.end(); ++it)
+      md += " " + it.key() + " " + fmt_num(it.value().value("val_accuracy", nlohmann::json(nullptr)), 3) + ";";
+    md += "\n";
+  }
   return md;
 }
 
@@ -223,6 +234,8 @@ nlohmann::json run_bench(const BenchOptions& opt, const c10::Device& device, boo
   }
   bench["base"] = base;
   bench["classifier"] = ex.classifier(join_path(opt.out, "classifier"));
+  bench["attribute_classifiers"] = ex.attribute_classifiers(opt.out);
+  bench["attribute_columns"] = ex.attribute_columns();
 
   // Knob overrides get their own cell directories and table files, so a sweep shares one bench
   // directory (base, classifier, untouched rows) without clashing with the defaults' cells.
@@ -308,6 +321,8 @@ nlohmann::json run_bench(const BenchOptions& opt, const c10::Device& device, boo
         }
       }
       for (const char* k : {"bias", "fd", "kid", "precision", "recall", "faithfulness", "purity"}) cell[k] = m[k];
+      const auto by = m.value("bias_by_attribute", nlohmann::json::object());
+      for (auto it = by.begin(); it != by.end(); ++it) cell["bias_" + it.key()] = it.value();
       cell["seed"] = s;
       cell["train_seconds"] = train_seconds;
       cell["eval_seconds"] = m["seconds"];

@@ -55,6 +55,52 @@ const ImageDataset& Experiment::train() {
 
 std::string Experiment::data_fingerprint() const { return file_fingerprint(join_path(data_dir_, "manifest.json")); }
 
+std::vector<std::string> Experiment::attribute_columns() const {
+  const std::string path = join_path(data_dir_, "manifest.json");
+  if (!file_exists(path)) return {};
+  auto m = nlohmann::json::parse(read_text(path));
+  std::vector<std::string> cols;
+  if (m.contains("attributes"))
+    for (const auto& a : m["attributes"]) cols.push_back(a.at("column").get<std::string>());
+  else if (m.contains("palette"))
+    cols.push_back("colour_name");  // datasets built before the suite: colour only
+  return cols;
+}
+
+std::vector<std::string> Experiment::oracle_columns(const Recipe& r) const {
+  if (!r.oracle_columns.empty()) return r.oracle_columns;
+  std::vector<std::string> cols{"class_name"};
+  for (const auto& c : attribute_columns()) cols.push_back(c);
+  if (cols.size() == 1) throw std::invalid_argument("recipe '" + r.name + "': " + data_dir_ + " names no attribute columns for oracle groups");
+  return cols;
+}
+
+nlohmann::json Experiment::attribute_classifiers(const std::string& out) {
+  // The colour oracle judges colour exactly; every other attribute gets a classifier trained on
+  // the balanced reference split (evaluation only: the label-free method never sees it).
+  nlohmann::json res = nlohmann::json::object();
+  attr_classifiers_.clear();
+  for (const auto& col : attribute_columns()) {
+    if (col == "colour_name") continue;
+    const std::string dir = join_path(out, "attr_" + col);
+    ClassifierTrainConfig cfg;
+    cfg.column = col;
+    cfg.augment = false;  // flips and shifts would change position-like attributes
+    nlohmann::json key = {{"stage", "attribute classifier"}, {"data", data_fingerprint()}, {"train", config_key(cfg)}};
+    auto st = stage_state(dir, key, "checkpoint.pt");
+    if (st.status != StageStatus::Done) {
+      stage_begin(dir, key);
+      ClassifierTrainResult r;
+      train_classifier(data_dir_, cfg, dir, device_, progress_, &r);
+      st.result = {{"val_accuracy", r.val_accuracy}, {"seconds", r.seconds}};
+      stage_finish(dir, key, "checkpoint.pt", st.result);
+    }
+    attr_classifiers_.push_back(checkpoint_path(dir));
+    res[col] = st.result;
+  }
+  return res;
+}
+
 void Experiment::ensure_cfmnist() {
   // The manifest is written last: its presence means the build finished.
   if (file_exists(join_path(data_dir_, "manifest.json"))) return;
@@ -96,7 +142,7 @@ nlohmann::json Experiment::groups(const std::string& dir, const std::string& bas
     key["base"] = ckpt_fp(base_dir);
     key["config"] = config_key(r.groups_cfg);
   } else if (r.groups == GroupsMode::Oracle) {
-    key["columns"] = r.oracle_columns;
+    key["columns"] = oracle_columns(r);
   } else {
     throw std::invalid_argument("groups stage: recipe '" + r.name + "' has no groups to make");
   }
@@ -108,7 +154,7 @@ nlohmann::json Experiment::groups(const std::string& dir, const std::string& bas
   auto t0 = std::chrono::steady_clock::now();
   nlohmann::json summary;
   if (r.groups == GroupsMode::Oracle) {
-    summary = write_oracle_groups(train(), data_dir_, r.oracle_columns, dir, ro);
+    summary = write_oracle_groups(train(), data_dir_, oracle_columns(r), dir, ro);
   } else {
     auto model = load_denoiser(base_dir, device_, r.groups_cfg.use_ema);
     summary = infer_groups(train(), &model, r.groups_cfg, dir, device_, progress_, ro);
@@ -160,12 +206,12 @@ nlohmann::json Experiment::reweight(const std::string& dir, const std::string& b
   auto meta = read_checkpoint_meta(checkpoint_path(base_dir));
   UNetConfig unet = meta.at("unet").get<UNetConfig>();
   nlohmann::json key = {{"stage", "reweight"}, {"data", data_fingerprint()}, {"base", ckpt_fp(base_dir)},
-                        {"columns", r.oracle_columns}, {"train", config_key(cfg)}};
+                        {"columns", oracle_columns(r)}, {"train", config_key(cfg)}};
   auto st = stage_state(dir, key, "checkpoint.pt");
   if (st.status == StageStatus::Done) return st.result;
   stage_begin(dir, key);
   // The labelled baseline reads the attribute columns (like the oracle rows).
-  auto w = inverse_frequency_weights(load_metadata(data_dir_, "train"), train().files, r.oracle_columns);
+  auto w = inverse_frequency_weights(load_metadata(data_dir_, "train"), train().files, oracle_columns(r));
   auto res = train_diffusion(train(), unet, cfg, dir, /*resume=*/true, device_, progress_, -1, w);
   int64_t params = UNet(unet)->num_parameters();
   auto lr = logged_run(dir);
@@ -181,6 +227,7 @@ nlohmann::json Experiment::evaluate(const std::string& dir, const std::string& m
   EvalOptions opt;
   opt.data_dir = data_dir_;
   opt.classifier = classifier_;
+  opt.attr_classifiers = attr_classifiers_;
   opt.progress = progress_;
   opt.n_per_prompt = n_per_prompt;
   opt.gen.sampler.seed = seed;
@@ -191,6 +238,7 @@ nlohmann::json Experiment::evaluate(const std::string& dir, const std::string& m
   nlohmann::json key = {{"stage", "eval"}, {"data", data_fingerprint()}, {"classifier", file_fingerprint(classifier_)},
                         {"n", n_per_prompt}, {"seed", seed}, {"sampler", generation_params("", opt.gen)}};
   key["model"] = model_dir.empty() ? "reference" : ckpt_fp(model_dir);
+  for (const auto& a : attr_classifiers_) key["attribute_classifiers"].push_back(file_fingerprint(a));
   if (guidance_ratio) key["guidance_ratio"] = *guidance_ratio;
   auto st = stage_state(dir, key, "metrics.json");
   if (st.status == StageStatus::Done) return st.result;

@@ -39,6 +39,13 @@ class Experiment {
   nlohmann::json base(const std::string& dir, const UNetConfig& unet, const TrainConfig& cfg);
   // Stage: the evaluation classifier in dir (trained on the reference split).
   nlohmann::json classifier(const std::string& dir);
+  // The dataset's attribute columns (manifest "attributes"; colour_name for older cfmnist builds).
+  std::vector<std::string> attribute_columns() const;
+  // A recipe's oracle group columns: its own, or the target and every attribute column.
+  std::vector<std::string> oracle_columns(const Recipe& r) const;
+  // Stage: one attribute classifier per non-colour attribute column, in out/attr_<column>
+  // (reference split, evaluation only); every later evaluate() judges Bias with them.
+  nlohmann::json attribute_classifiers(const std::string& out);
   // Stage: groups for a recipe ("inferred" or "oracle").
   nlohmann::json groups(const std::string& dir, const std::string& base_dir, const Recipe& r);
   // Stage: the min step, or the reweighting fine-tune.
@@ -58,6 +65,7 @@ class Experiment {
 
  private:
   std::string data_dir_;
+  std::vector<std::string> attr_classifiers_;
   c10::Device device_;
   bool progress_;
   std::optional<ImageDataset> train_;

@@ -68,7 +68,7 @@ Recipe erm_recipe(const Preset& p) {
 Recipe oracle_recipe(const Preset& p) {
   Recipe r = invdiff_min_step(p);
   r.name = "oracle";
-  r.label = "Oracle groups (class x colour)";
+  r.label = "Oracle groups (class x attribute)";
   r.groups = GroupsMode::Oracle;
   return r;
 }

@@ -36,7 +36,7 @@ struct Recipe {
   std::string label;                   // table row, e.g. "InvDiff, invdiff defaults"
   GroupsMode groups = GroupsMode::Inferred;
   GroupsConfig groups_cfg;             // inferred
-  std::vector<std::string> oracle_columns{"class_name", "colour_name"};  // oracle, reweight
+  std::vector<std::string> oracle_columns;  // oracle, reweight; empty: the target and the dataset's attribute columns
   bool hard_groups = false, cross_class = false;
   GuidanceConfig guidance;
   DebiasConfig debias;
@@ -55,7 +55,7 @@ Recipe invdiff_recipe(const Preset& p);
 Recipe official_recipe(const Preset& p);
 // The ERM control: invdiff's min step with no groups (plain mean loss).
 Recipe erm_recipe(const Preset& p);
-// Oracle groups (true class x colour) with invdiff's min step: the label-free upper bound.
+// Oracle groups (true class x attribute values) with invdiff's min step: the label-free upper bound.
 Recipe oracle_recipe(const Preset& p);
 // Plain fine-tuning of the base model with inverse oracle-group-frequency weights.
 Recipe reweight_recipe(const Preset& p);

@@ -34,6 +34,7 @@ nlohmann::json run_pipeline(const RunOptions& opt, const c10::Device& device, bo
 
   step(3, "evaluation classifier: " + join_path(opt.out, "classifier"));
   run["classifier"] = ex.classifier(join_path(opt.out, "classifier"));
+  run["attribute_classifiers"] = ex.attribute_classifiers(opt.out);
 
   Recipe recipe = invdiff_recipe(pr);
   recipe.groups_cfg.score.seed = opt.seed;

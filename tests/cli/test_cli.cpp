@@ -58,3 +58,21 @@ TEST(Cli, VersionNamesCommitLibtorchBlasAndCuda) {
   for (const char* part : {"libtorch ", ", BLAS ", ", CUDA "}) EXPECT_NE(r.output.find(part), std::string::npos) << r.output;
   EXPECT_EQ(lines(r.output), 1) << r.output;
 }
+
+TEST(Cli, BenchSettingsAreCheckedBeforeAnyWork) {
+  using invdiff::file_exists;
+  using invdiff::join_path;
+  TempDir d;
+  const std::string out = join_path(d.path, "bench");
+  auto r = run_cli("-q bench --data " + join_path(d.path, "data") + " -o " + out + " --rows oracle --set debias.lrr=1");
+  EXPECT_EQ(r.status, 1) << r.output;
+  EXPECT_EQ(lines(r.output), 1) << r.output;
+  EXPECT_NE(r.output.find("--set debias.lrr: no such setting (lrr is not one of: balance_batches,"), std::string::npos)
+      << r.output;
+  EXPECT_FALSE(file_exists(out));  // nothing built, nothing trained
+  r = run_cli("-q data cfmnist --attributes colour,shape -o " + join_path(d.path, "x"));
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.output.find("unknown attribute 'shape' (colour, brightness, scale, position, background, blur or stroke)"),
+            std::string::npos)
+      << r.output;
+}

@@ -61,11 +61,12 @@ TEST_F(DebiasCli, GroupsDebiasSampleEndToEnd) {
   std::string fp = file_fingerprint(join_path(base_, "checkpoint.pt"));
   std::string gd = join_path(dir_->path, "guided");
   r = run_cli("-q --threads 1 debias -m " + base_ + " --groups-dir " + g + " --data " + data_ + " -o " + gd +
-              " --steps 3 -b 8 --variant lora --t-range 400,900");
+              " --steps 3 -b 8 --variant lora --t-range 400,900 --balance-batches");
   ASSERT_EQ(r.status, 0) << r.output;
   EXPECT_EQ(file_fingerprint(join_path(base_, "checkpoint.pt")), fp);
   auto meta = read_checkpoint_meta(join_path(gd, "checkpoint.pt"));
   EXPECT_EQ(meta["debias"]["t_lo"].get<int>(), 400);
+  EXPECT_TRUE(meta["debias"]["balance_batches"].get<bool>());
   EXPECT_EQ(meta["groups"]["mode"], "inferred");
 
   // The old spelling still works and names the new one.

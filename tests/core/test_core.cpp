@@ -91,3 +91,36 @@ TEST(Csv, NumberNamesFileRowAndColumn) {
   EXPECT_NE(error_of([&] { t.number(3, 1); }).find("row 5"), std::string::npos);                    // empty
   EXPECT_NE(error_of([&] { t.number(4, 1); }).find("'2x' is not a number"), std::string::npos);     // trailing
 }
+
+namespace {
+struct Knobs {
+  double lr = 1e-3;
+  std::optional<int> t_hi;
+  std::string name = "a";
+  bool flag = false;
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(Knobs, lr, t_hi, name, flag)
+struct Outer {
+  Knobs debias;
+  int steps = 10;
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(Outer, debias, steps)
+}  // namespace
+
+TEST(Json, SettingsPatchExistingMembersOnly) {
+  Outer o = with_settings(Outer{}, {"debias.lr=3e-4", "debias.t_hi=900", "debias.name=lora", "debias.flag=true",
+                                    "steps=20"});
+  EXPECT_DOUBLE_EQ(o.debias.lr, 3e-4);
+  EXPECT_EQ(o.debias.t_hi.value(), 900);
+  EXPECT_EQ(o.debias.name, "lora");  // not JSON: taken as a string
+  EXPECT_TRUE(o.debias.flag);
+  EXPECT_EQ(o.steps, 20);
+  EXPECT_FALSE(with_settings(o, {"debias.t_hi=null"}).debias.t_hi.has_value());
+  EXPECT_EQ(error_of([] { with_settings(Outer{}, {"debias.lrr=1"}); }),
+            "--set debias.lrr: no such setting (lrr is not one of: flag, lr, name, t_hi)");
+  EXPECT_EQ(error_of([] { with_settings(Outer{}, {"debias=1"}); }), "--set debias: names a group of settings, not one");
+  EXPECT_EQ(error_of([] { with_settings(Outer{}, {"steps"}); }), "--set 'steps': expected KEY=VALUE (e.g. debias.lr=3e-4)");
+  EXPECT_NE(error_of([] { with_settings(Outer{}, {"debias.lr=fast"}); }).find("--set debias.lr=fast: a value has the wrong type"),
+            std::string::npos);
+  EXPECT_NE(error_of([] { with_settings(Outer{}, {"steps.x=1"}); }).find("no such setting"), std::string::npos);
+}

@@ -124,15 +124,32 @@ TEST_F(EvalTest, AttributeClassifierReplacesTheOracle) {
   auto o = base_options();
   o.images_dir = path("train_png_attr");
   o.images_csv = csv;
-  o.attr_classifier = path("colour_clf");
+  o.attr_classifiers = {path("colour_clf")};
   auto j = evaluate(o, path("out_attr"), torch::kCPU);
   EXPECT_EQ(j["attribute"]["kind"], "classifier");
   EXPECT_EQ(j["attribute"]["classes"], (std::vector<std::string>{"green", "red"}));
-  o.attr_classifier.clear();
+  o.attr_classifiers.clear();
   auto oracle = evaluate(o, path("out_attr_oracle"), torch::kCPU);
   EXPECT_EQ(oracle["attribute"]["kind"], "colour-oracle");
   EXPECT_NEAR(j["bias"].get<double>(), oracle["bias"].get<double>(), 0.1);
   EXPECT_GT(j["bias"].get<double>(), 0.5);
+
+  // Two attributes: the colour oracle (no classifier judges colour_name) and a second judge
+  // (here the garment classifier, judging class_name): Bias is their mean, each reported.
+  o.attr_classifiers = {clf()};
+  auto two = evaluate(o, path("out_attr_two"), torch::kCPU);
+  ASSERT_EQ(two["attributes"].size(), 2u);
+  EXPECT_EQ(two["attributes"][0]["kind"], "colour-oracle");
+  EXPECT_EQ(two["attributes"][1]["column"], "class_name");
+  const double colour = two["bias_by_attribute"]["colour_name"].get<double>(),
+               garment = two["bias_by_attribute"]["class_name"].get<double>();
+  EXPECT_DOUBLE_EQ(colour, oracle["bias"].get<double>());
+  // Each prompt's images are (nearly) all its own class: 2 / (K (K - 1)) * 3 pairs = 0.5 for K = 4.
+  EXPECT_GT(garment, 0.4);
+  EXPECT_LE(garment, 0.5 + 1e-12);
+  EXPECT_NEAR(two["bias"].get<double>(), (colour + garment) / 2, 1e-12);
+  const std::string md = read_text(path("out_attr_two/metrics.md"));
+  EXPECT_NE(md.find("Bias by attribute (the table's Bias is their mean): class_name"), std::string::npos) << md;
 }
 
 TEST_F(EvalTest, TorchScriptFeatureExtractor) {

@@ -183,3 +183,20 @@ TEST(Configs, DebiasConfigDefaultsAndOptionalTHi) {
   EXPECT_EQ(nlohmann::json(d).get<DebiasConfig>().t_hi.value(), 900);
   EXPECT_EQ(nlohmann::json::parse(R"({"lambda":2})").get<DebiasConfig>().steps, 4000);
 }
+
+// Balanced draws: 3 rows in group 0, 1 row in group 1 -> each group half the probability;
+// a soft row splits its share; no groups -> uniform.
+TEST(Debias, BalancedDrawGivesEachGroupEqualMass) {
+  auto W = torch::tensor({1.0, 0.0, 1.0, 0.0, 1.0, 0.0, 0.0, 1.0}, torch::kFloat64).view({4, 2});
+  auto p = balanced_draw_probabilities(W, 4);
+  EXPECT_TRUE(torch::allclose(p, torch::tensor({1.0 / 6, 1.0 / 6, 1.0 / 6, 0.5}, torch::kFloat64)));
+  auto soft = torch::tensor({0.5, 0.5, 1.0, 0.0, 0.0, 1.0}, torch::kFloat64).view({3, 2});
+  // masses 1.5 and 1.5: p = [0.5/1.5 + 0.5/1.5, 1/1.5, 1/1.5] / 2 = [1/3, 1/3, 1/3]
+  EXPECT_TRUE(torch::allclose(balanced_draw_probabilities(soft, 3), torch::full({3}, 1.0 / 3, torch::kFloat64)));
+  EXPECT_TRUE(torch::allclose(balanced_draw_probabilities({}, 4), torch::full({4}, 0.25, torch::kFloat64)));
+  // An empty group adds nothing (and no NaN).
+  auto empty = torch::tensor({1.0, 0.0, 1.0, 0.0}, torch::kFloat64).view({2, 2});
+  EXPECT_TRUE(torch::allclose(balanced_draw_probabilities(empty, 2), torch::full({2}, 0.5, torch::kFloat64)));
+  EXPECT_THROW(balanced_draw_probabilities(torch::zeros({2, 2}), 2), std::invalid_argument);
+  EXPECT_THROW(balanced_draw_probabilities(W, 5), std::invalid_argument);
+}
