@@ -16,5 +16,7 @@ TEST(Configs, RecipeRowsDifferOnlyInTheirGroups) {
   EXPECT_EQ(inv["guidance"], erm["guidance"]);
   EXPECT_EQ(inv["debias"], orc["debias"]);
   EXPECT_EQ(inv["debias"]["t_hi"], 900);
+  EXPECT_TRUE(inv["debias"]["balance_batches"].get<bool>());  // issue 16: group-balanced batches
+  EXPECT_EQ(inv["debias"], erm["debias"]);                        // the ERM control draws the same way (uniform: one group)
   EXPECT_EQ(inv["groups_cfg"]["grouper"], "cluster");
 }
