@@ -21,8 +21,7 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 // inferred and the oracle paths so both produce the same format.
 nlohmann::json write_group_outputs(const ImageDataset& data, GroupTable& table, const SampleScores* scores,
                                    nlohmann::json summary, const std::string& out_dir, const GroupReportOptions& ro) {
-  summary["dataset"] = {{"root", data.root}, {"split", data.split}, {"target_column", data.target_column},
-                        {"size", data.size()}};
+  summary["dataset"] = dataset_fingerprint(data);
   table.source = join_path(out_dir, "groups.csv");
   write_groups_csv(table.source, table);
   auto hard = table.W.argmax(1);
@@ -61,8 +60,7 @@ nlohmann::json infer_groups(const ImageDataset& data, const Denoiser* model, con
     summary["scores_from"] = absolute_path(scores_csv);
   } else {
     if (!model) throw std::invalid_argument("groups: a base model (-m) or a scores file is required");
-    if (model->class_names != data.class_names)
-      throw std::runtime_error("groups: the dataset's classes differ from the model's");
+    check_class_names(model->class_names, "the model " + model->path, data, "groups");
     if (data.images.size(1) != model->channels || data.images.size(2) != model->image_size)
       throw std::runtime_error("groups: the dataset's image shape differs from the model's");
     if (cfg.score.residual_pool > model->image_size || score_opt.feature_pool > model->image_size)
