@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "cli/commands.h"
+#include "cli/options.h"
 #include "data/cfmnist.h"
 
 namespace invdiff::cli {
@@ -20,13 +21,13 @@ void add_data_command(CLI::App& app, GlobalOptions& g) {
   auto o = std::make_shared<Opts>();
   cf->add_option("-o,--out", o->out, "output directory")->capture_default_str();
   cf->add_option("--classes", o->classes, "garment classes, names or 0-9")->delimiter(',')->capture_default_str();
-  cf->add_option("-K,--colours", o->cfg.K, "number of palette colours (2-6)")->check(CLI::Range(2, 6))->capture_default_str();
-  cf->add_option("--rho", o->cfg.rho, "share of each class in its majority colour")->check(CLI::Range(0.0, 1.0))->capture_default_str();
+  cf->add_option("-K,--colours", o->cfg.K, "number of palette colours (2-6)")->check(in_range(2, 6))->capture_default_str();
+  cf->add_option("--rho", o->cfg.rho, "share of each class in its majority colour")->check(in_range(0.0, 1.0))->capture_default_str();
   cf->add_option("--resolution", o->cfg.resolution, "16, 28 or 32")->check(CLI::IsMember({16, 28, 32}))->capture_default_str();
-  cf->add_option("--seed", o->cfg.seed, "colour draw seed")->capture_default_str();
+  cf->add_option("--seed", o->cfg.seed, "colour draw seed")->check(whole_number())->capture_default_str();
   cf->add_option("--source", o->cfg.source_dir, "Fashion-MNIST IDX directory")->capture_default_str();
-  cf->add_option("--max-train-per-class", o->cfg.max_train_per_class, "cap on training images per class (-1: all)");
-  cf->add_option("--max-ref-per-class", o->cfg.max_ref_per_class, "cap on reference images per class (-1: all)");
+  cf->add_option("--max-train-per-class", o->cfg.max_train_per_class, "cap on training images per class (-1: all)")->check(in_range(-1, 1e15));
+  cf->add_option("--max-ref-per-class", o->cfg.max_ref_per_class, "cap on reference images per class (-1: all)")->check(in_range(-1, 1e15));
   cf->callback([o, &g] {
     o->cfg.classes.clear();
     for (const auto& c : o->classes) o->cfg.classes.push_back(parse_fashion_class(c));
