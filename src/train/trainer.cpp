@@ -16,7 +16,7 @@ namespace invdiff {
 namespace {
 // The architecture a fine-tune starts from: the source's. Refuses a source trained on other
 // classes (or another order: condition k would change meaning) or another image shape, and an
-// architecture asked for that differs from the source's (the defaults count as not asked for).
+// architecture asked for that differs from the source's (a field at its default counts as not asked for).
 UNetConfig init_from_config(const std::string& src, const UNetConfig& asked, const ImageDataset& data) {
   auto meta = read_checkpoint_meta(src);
   check_class_names(meta.value("class_names", std::vector<std::string>{}), src, data, "train --init-from");
@@ -28,12 +28,11 @@ UNetConfig init_from_config(const std::string& src, const UNetConfig& asked, con
                                 std::to_string(data.images.size(2)) + "x" + std::to_string(data.images.size(3)));
   nlohmann::json a = asked, h = have, d = UNetConfig{};
   for (const char* k : {"in_channels", "out_channels", "image_size", "num_classes"}) a.erase(k), h.erase(k), d.erase(k);
-  if (a != d)
-    for (auto it = a.begin(); it != a.end(); ++it)
-      if (it.value() != h[it.key()])
-        throw std::invalid_argument("train --init-from: the architecture is the source's (" + it.key() + " " +
-                                    h[it.key()].dump() + " in " + src + "), not " + it.value().dump() +
-                                    " as asked: drop the architecture flags");
+  for (auto it = a.begin(); it != a.end(); ++it)
+    if (it.value() != d[it.key()] && it.value() != h[it.key()])  // asked for (not the default), and not the source's
+      throw std::invalid_argument("train --init-from: the architecture is the source's (" + it.key() + " " +
+                                  h[it.key()].dump() + " in " + src + "), not " + it.value().dump() +
+                                  " as asked: drop the architecture flags");
   return have;
 }
 }  // namespace

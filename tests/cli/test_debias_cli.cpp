@@ -178,9 +178,9 @@ TEST_F(DebiasCli, MismatchesNameBothSides) {
             std::string::npos)
       << r.output;
   EXPECT_NE(r.output.find("not 16 as asked"), std::string::npos) << r.output;
-  // Without architecture flags it fine-tunes (the source's architecture).
+  // Flags that agree with the source (or none) fine-tune with the source's architecture.
   r = run_cli("-q --threads 1 train --data " + data_ + " -o " + join_path(dir_->path, "mm6") + " --init-from " + base_ +
-              " --steps 1 -b 8 --checkpoint-every 0");
+              " --steps 1 -b 8 --checkpoint-every 0 --ch 8");
   EXPECT_EQ(r.status, 0) << r.output;
 }
 
