@@ -55,10 +55,9 @@ void add_debias_command(CLI::App& app, GlobalOptions& g) {
       refuse_given_except(cmd, {"--model", "--groups-dir", "--groups", "--data", "--out", "--target", "--steps",
                                 "--resume", "--hard-groups", "--cross-class"},
                           "by --resume (the run continues with its stored configuration; only --steps may grow)");
-    else if (o->gcfg.variant != GuidanceVariant::Lora && !given(cmd, {"--lora-rank", "--lora-alpha"}).empty())
-      usage_error(given(cmd, {"--lora-rank", "--lora-alpha"}).front() + " would be ignored: it applies to --variant lora only");
-    else if (o->gcfg.variant != GuidanceVariant::Small && cmd->count("--small-ch") > 0)
-      usage_error("--small-ch would be ignored: it applies to --variant small only");
+    refuse_given(cmd, o->gcfg.variant != GuidanceVariant::Lora, {"--lora-rank", "--lora-alpha"},
+                 "it applies to --variant lora only");
+    refuse_given(cmd, o->gcfg.variant != GuidanceVariant::Small, {"--small-ch"}, "it applies to --variant small only");
     setup_runtime(g);
     auto device = parse_device(g.device);
     o->gcfg.validate();

@@ -55,8 +55,7 @@ void add_eval_command(CLI::App& app, GlobalOptions& g) {
   cmd->add_option("--kid-subset-size", e.kid.subset_size, "KID subset size (capped at the smaller set)")->check(in_range(2, 1000000))->capture_default_str();
   cmd->add_option("--pr-k", e.pr_k, "k of precision/recall")->check(positive())->capture_default_str();
   cmd->callback([o, &g, cmd] {
-    if (cmd->count("--eta") > 0 && parse_sampler(o->method) != SamplerKind::DDIM)
-      usage_error("--eta would be ignored: it applies to the ddim sampler only");
+    refuse_given(cmd, parse_sampler(o->method) != SamplerKind::DDIM, {"--eta"}, "it applies to the ddim sampler only");
     setup_runtime(g);
     auto device = parse_device(g.device);
     auto& e = o->e;

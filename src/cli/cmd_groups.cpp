@@ -117,10 +117,22 @@ void add_groups_command(CLI::App& app, GlobalOptions& g) {
     if (o->cfg.grouper != GrouperKind::Std && cmd->count("--groups") > 0)
       usage_error("-G/--groups sets the std grouper's group count; the " + enum_name(o->cfg.grouper) +
                   " grouper makes 2 groups per condition");
-    if (!o->oracle.empty()) {
-      auto ignored = given(cmd, {"--model", "--scores", "--groups", "--grouper", "--score", "--seed"});
-      if (!ignored.empty()) usage_error(ignored.front() + " would be ignored: --oracle writes groups from label columns");
-    }
+    const auto& c = o->cfg;
+    refuse_given(cmd, !o->oracle.empty(),
+                 {"--model", "--scores", "--groups", "--grouper", "--score", "--seed", "-M", "--timesteps",
+                  "--select-timestep", "--refine-draws", "--residual-pool", "--batch-size", "--no-ema"},
+                 "--oracle writes groups from label columns");
+    refuse_given(cmd, !o->scores_in.empty(), {"--batch-size", "--no-ema", "--residual-pool"},
+                 "--scores reads the scores instead of computing them");
+    refuse_given(cmd, c.score.method != ScoreMethod::MultiT,
+                 {"-M", "--timesteps", "--select-timestep", "--global-standardise"}, "it applies to --score multi-t only");
+    refuse_given(cmd, !c.score.timesteps.empty(), {"-M"}, "--timesteps lists the timesteps");
+    refuse_given(cmd, c.refine_draws == 0, {"--select-samples"}, "it applies to --refine-draws K > 0 only");
+    refuse_given(cmd, c.grouper != GrouperKind::Cluster, {"--feature-pool", "--no-whiten"},
+                 "it applies to --grouper cluster only");
+    refuse_given(cmd, c.grouper != GrouperKind::Std, {"--grouper-steps", "--grouper-lr", "--min-weight"},
+                 "it applies to --grouper std only");
+    refuse_given(cmd, o->no_images, {"--per-group"}, "--no-images writes no group grids");
     setup_runtime(g);
     auto device = parse_device(g.device);
     o->ro.images = !o->no_images;

@@ -54,8 +54,7 @@ void add_sample_command(CLI::App& app, GlobalOptions& g) {
   add_optional(cmd, "--guidance-ratio", o->guidance_ratio, "guided models: override the stored ratio r")
       ->check(in_range(0, kMaxAdditiveRatio));
   cmd->callback([o, &g, cmd] {
-    if (cmd->count("--eta") > 0 && parse_sampler(o->method) != SamplerKind::DDIM)
-      usage_error("--eta would be ignored: it applies to the ddim sampler only");
+    refuse_given(cmd, parse_sampler(o->method) != SamplerKind::DDIM, {"--eta"}, "it applies to the ddim sampler only");
     if (o->labels && o->nrow > 0 && o->n % o->nrow != 0)
       usage_error("--labels needs every prompt to fill whole rows: --nrow " + std::to_string(o->nrow) +
                   " does not divide -n " + std::to_string(o->n));

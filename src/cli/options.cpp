@@ -83,11 +83,10 @@ CLI::Option* add_negated_flag(CLI::App* cmd, const std::string& name, bool& dst,
 
 void usage_error(const std::string& msg) { throw CLI::ValidationError(msg); }
 
-std::vector<std::string> given(const CLI::App* cmd, const std::vector<std::string>& names) {
-  std::vector<std::string> out;
+void refuse_given(const CLI::App* cmd, bool when, const std::vector<std::string>& names, const std::string& why) {
+  if (!when) return;
   for (const auto& n : names)
-    if (cmd->count(n) > 0) out.push_back(n);
-  return out;
+    if (cmd->count(n) > 0) usage_error(n + " would be ignored: " + why);
 }
 
 void refuse_given_except(const CLI::App* cmd, const std::vector<std::string>& keep, const std::string& why) {

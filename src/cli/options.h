@@ -68,8 +68,9 @@ CLI::Option* add_old_name(CLI::App* cmd, const std::string& old_name, const std:
 // A usage error (exit code 2, like CLI11's own) thrown from a command's callback.
 [[noreturn]] void usage_error(const std::string& msg);
 
-// The options of `cmd` given on the command line among `names` (as spelled: "-b", "--lr").
-std::vector<std::string> given(const CLI::App* cmd, const std::vector<std::string>& names);
+// When `when` holds, refuses (a usage error) the first option of `names` (as spelled: "-b",
+// "--lr") given on the command line: "<flag> would be ignored: <why>".
+void refuse_given(const CLI::App* cmd, bool when, const std::vector<std::string>& names, const std::string& why);
 // Refuses, as a usage error, every option of `cmd` given except those in `keep`: "<flags> would be
 // ignored <why>". For --resume, where the stored configuration wins over the flags.
 void refuse_given_except(const CLI::App* cmd, const std::vector<std::string>& keep, const std::string& why);

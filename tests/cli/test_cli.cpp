@@ -93,6 +93,13 @@ TEST(Cli, OutOfRangeAndIgnoredFlagsAreRefusedInOneReadableLine) {
            {"eval --data x --reference --sampling-method dpm++2m --eta 1", "--eta would be ignored"},
            {"debias -m x --data y --variant copy --lora-rank 8", "--lora-rank would be ignored: it applies to --variant lora"},
            {"debias -m x --data y --small-ch 8", "--small-ch would be ignored: it applies to --variant small"},
+           {"groups --data x --score single-t -M 4", "-M would be ignored: it applies to --score multi-t only"},
+           {"groups --data x --timesteps 100,900 -M 4", "-M would be ignored: --timesteps lists the timesteps"},
+           {"groups --data x --grouper otsu --grouper-steps 10", "--grouper-steps would be ignored: it applies to --grouper std"},
+           {"groups --data x --feature-pool 4", "--feature-pool would be ignored: it applies to --grouper cluster"},
+           {"groups --data x --select-samples 10", "--select-samples would be ignored: it applies to --refine-draws"},
+           {"groups --data x --scores s.csv -b 8", "--batch-size would be ignored: --scores reads the scores"},
+           {"groups --data x --no-images --per-group 4", "--per-group would be ignored: --no-images"},
        }) {
     auto r = run_cli(c.args);
     EXPECT_EQ(r.status, 2) << c.args << "\n" << r.output;
