@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 
 #include "core/fs.h"
 #include "invdiff/groups_io.h"
@@ -55,6 +56,12 @@ nlohmann::json infer_groups(const ImageDataset& data, const Denoiser* model, con
   SampleScores scores;
   auto t0 = std::chrono::steady_clock::now();
   if (!scores_csv.empty()) {
+    // The summary.json beside a reused scores.csv names the dataset it was scored on.
+    const std::string beside = join_path(std::filesystem::path(scores_csv).parent_path().string(), "summary.json");
+    if (file_exists(beside)) {
+      auto j = nlohmann::json::parse(read_text(beside), nullptr, false);
+      if (!j.is_discarded()) check_dataset_fingerprint(j.value("dataset", nlohmann::json()), data, "the scores in " + scores_csv);
+    }
     scores = read_scores_csv(scores_csv, data.files);
     summary["model"] = nullptr;
     summary["scores_from"] = absolute_path(scores_csv);

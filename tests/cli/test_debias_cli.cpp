@@ -145,6 +145,18 @@ TEST_F(DebiasCli, MismatchesNameBothSides) {
   EXPECT_TRUE(one_line(r)) << r.output;
   EXPECT_NE(r.output.find("made from " + absolute_path(data_) + " (split 'train'"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("but the dataset here is " + absolute_path(other)), std::string::npos) << r.output;
+  // A scores.csv reused with --scores is checked the same way (its summary.json names the dataset).
+  std::string sg = join_path(dir_->path, "scored_for_mismatch");
+  r = run_cli("-q --threads 1 groups -m " + base_ + " --data " + data_ + " -G 2 -M 2 --grouper-steps 20 --no-images -o " + sg);
+  ASSERT_EQ(r.status, 0) << r.output;
+  r = run_cli("-q --threads 1 groups --scores " + join_path(sg, "scores.csv") + " --data " + other + " --no-images -o " +
+              join_path(dir_->path, "mm_scores"));
+  EXPECT_EQ(r.status, 1) << r.output;
+  EXPECT_TRUE(one_line(r)) << r.output;
+  EXPECT_NE(r.output.find("invdiff: error: the scores in " + join_path(sg, "scores.csv") + ": made from " +
+                          absolute_path(data_)),
+            std::string::npos)
+      << r.output;
   // The same groups with a copy of the dataset elsewhere: same content, accepted.
   std::string copy = join_path(dir_->path, "data_copy");
   std::filesystem::copy(data_, copy, std::filesystem::copy_options::recursive);
