@@ -7,6 +7,7 @@
 #include "cli/options.h"
 #include "core/runtime.h"
 #include "experiment/bench.h"
+#include "invdiff/guidance.h"
 
 namespace invdiff::cli {
 
@@ -17,8 +18,9 @@ void add_bench_command(CLI::App& app, GlobalOptions& g) {
   cmd->add_option("-o,--out", o->out, "bench directory")->capture_default_str();
   cmd->add_option("--data", o->data, "cfmnist directory (built if missing)")->capture_default_str();
   cmd->add_option("--preset", o->preset, "quick or full (step budgets)")->check(CLI::IsMember({"quick", "full"}))->capture_default_str();
-  cmd->add_option("-m,--base", o->base, "an existing base model (default: train OUT/base)");
-  cmd->add_option("--seeds", o->seeds, "seeds 0..N-1")->check(CLI::Range(1, 100))->capture_default_str();
+  cmd->add_option("-m,--model", o->base, "an existing base model (default: train OUT/base)");
+  add_old_name(cmd, "--base", "--model", o->base);
+  cmd->add_option("--seeds", o->seeds, "seeds 0..N-1")->check(in_range(1, 100))->capture_default_str();
   cmd->add_option_function<std::vector<std::string>>(
          "--rows",
          [o](const std::vector<std::string>& names) {
@@ -26,23 +28,25 @@ void add_bench_command(CLI::App& app, GlobalOptions& g) {
          },
          "subset of reference,base,erm,official,invdiff,oracle,reweight")
       ->delimiter(',');
-  cmd->add_option("-n,--samples-per-class", o->samples_per_class, "images per prompt in every evaluation")
-      ->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("-n,--images-per-prompt", o->samples_per_class, "images per prompt in every evaluation")
+      ->check(positive())->capture_default_str();
+  add_old_name(cmd, "--samples-per-class", "--images-per-prompt", o->samples_per_class)->check(positive());
   add_optional(cmd, "--debias-steps", o->debias_steps, "G_psi steps of the guided rows (default: the preset's)")
-      ->check(CLI::PositiveNumber);
-  add_optional(cmd, "--lambda", o->lambda, "override lambda of the erm/invdiff/oracle rows")->check(CLI::NonNegativeNumber);
-  add_optional(cmd, "--guidance-ratio", o->guidance_ratio, "sampling-time r for the guided rows (default: stored)");
+      ->check(positive());
+  add_optional(cmd, "--lambda", o->lambda, "override lambda of the erm/invdiff/oracle rows")->check(non_negative());
+  add_optional(cmd, "--guidance-ratio", o->guidance_ratio, "sampling-time r for the guided rows (default: stored)")
+      ->check(in_range(0, kMaxAdditiveRatio));
   add_enum(cmd, "--variant", o->variant, "G_psi variant of the erm/invdiff/oracle rows");
   add_optional(cmd, "-G,--groups", o->groups,
                "invdiff row: soft std grouper with G groups instead of the recipe's 2-way split per prompt")
-      ->check(CLI::Range(2, 64));
+      ->check(in_range(2, 64));
   add_optional(cmd, "--refine-draws", o->refine_draws,
                "invdiff row: noise draws averaged around the chosen score timestep (default: the recipe's)")
-      ->check(CLI::Range(0, 64));
+      ->check(in_range(0, 64));
   add_enum(cmd, "--grouper", o->grouper, "invdiff row: otsu, cluster or std grouper (default: the recipe's)");
   add_optional(cmd, "--residual-pool", o->residual_pool,
                "invdiff row: score the residual pooled to P x P (0: the full-resolution MSE; default: the recipe's)")
-      ->check(CLI::Range(0, 4096));
+      ->check(in_range(0, 4096));
   cmd->add_option("--set", o->settings,
                   "KEY=VALUE on the recipe (repeatable): groups_cfg.* for the invdiff row's max step, "
                   "debias.* / guidance.* for the erm, invdiff and oracle rows (e.g. debias.lr=3e-4)");

@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "cli/commands.h"
+#include "cli/options.h"
 #include "core/runtime.h"
 #include "eval/classifier.h"
 #include "eval/classifier_train.h"
@@ -20,18 +21,19 @@ void add_classifier_command(CLI::App& app, GlobalOptions& g) {
   auto o = std::make_shared<Opts>();
   tr->add_option("--data", o->data, "dataset directory (metadata.csv + images)")->required();
   tr->add_option("-o,--out", o->out, "output directory (checkpoint.pt, metrics.json)")->capture_default_str();
-  tr->add_option("--column", o->cfg.column, "label column (default: the manifest's target, e.g. class_name)");
+  tr->add_option("--target", o->cfg.column, "label column (default: the manifest's target, e.g. class_name)");
+  add_old_name(tr, "--column", "--target", o->cfg.column);
   tr->add_option("--split", o->cfg.split, "split to train on (ref: balanced, see docs/evaluation.md)")->capture_default_str();
-  tr->add_option("--epochs", o->cfg.epochs, "passes over the training part")->check(CLI::PositiveNumber)->capture_default_str();
-  tr->add_option("--steps", o->cfg.steps, "optimiser steps (overrides --epochs)")->check(CLI::NonNegativeNumber);
-  tr->add_option("-b,--batch-size", o->cfg.batch_size, "batch size")->check(CLI::PositiveNumber)->capture_default_str();
-  tr->add_option("--lr", o->cfg.lr, "peak learning rate (AdamW, warm-up then cosine)")->check(CLI::PositiveNumber)->capture_default_str();
-  tr->add_option("--weight-decay", o->cfg.weight_decay, "AdamW weight decay")->capture_default_str();
-  tr->add_option("--val-fraction", o->cfg.val_fraction, "held-out share, stratified")->check(CLI::Range(0.0, 0.9))->capture_default_str();
-  tr->add_flag("!--no-augment", o->cfg.augment, "no random shifts / flips");
-  tr->add_option("--width", o->cfg.net.width, "channels of the first stage (doubled per stage)")->capture_default_str();
-  tr->add_option("--feature-dim", o->cfg.net.feature_dim, "penultimate (feature) layer size")->capture_default_str();
-  tr->add_option("--seed", o->cfg.seed, "seed for init, split, batches, augmentation")->capture_default_str();
+  tr->add_option("--epochs", o->cfg.epochs, "passes over the training part")->check(positive())->capture_default_str();
+  tr->add_option("--steps", o->cfg.steps, "optimiser steps (overrides --epochs)")->check(non_negative());
+  tr->add_option("-b,--batch-size", o->cfg.batch_size, "batch size")->check(positive())->capture_default_str();
+  tr->add_option("--lr", o->cfg.lr, "peak learning rate (AdamW, warm-up then cosine)")->check(positive())->capture_default_str();
+  tr->add_option("--weight-decay", o->cfg.weight_decay, "AdamW weight decay")->check(non_negative())->capture_default_str();
+  tr->add_option("--val-fraction", o->cfg.val_fraction, "held-out share, stratified")->check(in_range(0.0, 0.9))->capture_default_str();
+  add_negated_flag(tr, "--no-augment", o->cfg.augment, "no random shifts / flips");
+  tr->add_option("--width", o->cfg.net.width, "channels of the first stage (doubled per stage)")->check(positive())->capture_default_str();
+  tr->add_option("--feature-dim", o->cfg.net.feature_dim, "penultimate (feature) layer size")->check(positive())->capture_default_str();
+  tr->add_option("--seed", o->cfg.seed, "seed for init, split, batches, augmentation")->check(whole_number())->capture_default_str();
   tr->callback([o, &g] {
     setup_runtime(g);
     auto device = parse_device(g.device);

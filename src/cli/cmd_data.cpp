@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "cli/commands.h"
+#include "cli/options.h"
 #include "core/json.h"
 #include "data/cfmnist.h"
 
@@ -29,18 +30,15 @@ void add_data_command(CLI::App& app, GlobalOptions& g) {
         },
         "biased attributes, each drawn independently: " + join_choices(enum_names<AppearanceKind>()) + " (default: colour)")
       ->delimiter(',');
-  cf->add_option("-K,--values", o->cfg.K, "values per attribute (2-6; colour: palette colours)")->check(CLI::Range(2, 6))->capture_default_str();
-  cf->add_option_function<int>("--colours", [o](int k) {
-        std::fprintf(stderr, "note: --colours is now -K/--values (the old name goes in the next release)\n");
-        o->cfg.K = k;
-      }, "old name of --values")->check(CLI::Range(2, 6))->group("");
+  cf->add_option("-K,--values", o->cfg.K, "values per attribute (2-6; colour: palette colours)")->check(in_range(2, 6))->capture_default_str();
+  add_old_name(cf, "--colours", "--values", o->cfg.K)->check(in_range(2, 6));
   cf->add_option("--rho", o->cfg.rho, "share of each class in its majority value of each attribute (1/K: unbiased)")
-      ->check(CLI::Range(0.0, 1.0))->capture_default_str();
+      ->check(in_range(0.0, 1.0))->capture_default_str();
   cf->add_option("--resolution", o->cfg.resolution, "16, 28 or 32")->check(CLI::IsMember({16, 28, 32}))->capture_default_str();
-  cf->add_option("--seed", o->cfg.seed, "colour draw seed")->capture_default_str();
+  cf->add_option("--seed", o->cfg.seed, "colour draw seed")->check(whole_number())->capture_default_str();
   cf->add_option("--source", o->cfg.source_dir, "Fashion-MNIST IDX directory")->capture_default_str();
-  cf->add_option("--max-train-per-class", o->cfg.max_train_per_class, "cap on training images per class (-1: all)");
-  cf->add_option("--max-ref-per-class", o->cfg.max_ref_per_class, "cap on reference images per class (-1: all)");
+  cf->add_option("--max-train-per-class", o->cfg.max_train_per_class, "cap on training images per class (-1: all)")->check(in_range(-1, 1e15));
+  cf->add_option("--max-ref-per-class", o->cfg.max_ref_per_class, "cap on reference images per class (-1: all)")->check(in_range(-1, 1e15));
   cf->callback([o, &g] {
     o->cfg.classes.clear();
     for (const auto& c : o->classes) o->cfg.classes.push_back(parse_fashion_class(c));

@@ -14,6 +14,7 @@
 #include "data/dataset.h"
 #include "invdiff/debias.h"
 #include "invdiff/group_weights.h"
+#include "invdiff/guidance.h"
 
 namespace invdiff::cli {
 
@@ -29,20 +30,18 @@ void add_debias_command(CLI::App& app, GlobalOptions& g) {
   auto o = std::make_shared<Opts>();
   cmd->add_option("-m,--model", o->model, "frozen base model (checkpoint file or directory)")->required();
   cmd->add_option("--groups-dir", o->groups, "groups directory or groups.csv from `invdiff groups`, or 'none' (ERM control)");
-  cmd->add_option_function<std::string>("--groups", [o](const std::string& s) {
-        std::fprintf(stderr, "note: --groups is now --groups-dir (the old name goes in the next release)\n");
-        o->groups = s;
-      }, "old name of --groups-dir")->group("");  // hidden from help
+  add_old_name(cmd, "--groups", "--groups-dir", o->groups);
   cmd->add_option("--data", o->data, "dataset directory the groups were inferred on")->required();
   cmd->add_option("-o,--out", o->out, "output directory")->capture_default_str();
   cmd->add_option("--target", o->target, "condition column (default: the manifest's)");
   add_enum(cmd, "--variant", o->gcfg.variant, "G_psi: copy, small or lora");
   add_enum(cmd, "--mix", o->gcfg.mix, "additive (eps + r G) or convex ((1 - r) eps + r G)");
-  add_optional(cmd, "--guidance-ratio", o->gcfg.ratio, "r, used in training and stored for sampling (default 1 additive, 0.5 convex)");
-  cmd->add_option("--lora-rank", o->gcfg.lora_rank, "lora: adapter rank")->check(CLI::PositiveNumber)->capture_default_str();
-  cmd->add_option("--lora-alpha", o->gcfg.lora_alpha, "lora: adapter scale alpha / rank")->check(CLI::PositiveNumber)->capture_default_str();
+  add_optional(cmd, "--guidance-ratio", o->gcfg.ratio, "r, used in training and stored for sampling (default 1 additive, 0.5 convex)")
+      ->check(in_range(0, kMaxAdditiveRatio));
+  cmd->add_option("--lora-rank", o->gcfg.lora_rank, "lora: adapter rank")->check(positive())->capture_default_str();
+  cmd->add_option("--lora-alpha", o->gcfg.lora_alpha, "lora: adapter scale alpha / rank")->check(positive())->capture_default_str();
   cmd->add_option("--small-ch", o->gcfg.small_channels, "small: base channels of G (0: half the base's)")->capture_default_str();
-  cmd->add_option("--lambda", o->dcfg.lambda, "weight of the variance of group losses")->check(CLI::NonNegativeNumber)->capture_default_str();
+  cmd->add_option("--lambda", o->dcfg.lambda, "weight of the variance of group losses")->check(non_negative())->capture_default_str();
   cmd->add_flag("--relative-variance", o->dcfg.relative_variance, "penalise Var_g / mean_g^2 (scale-free) instead of Var_g");
   cmd->add_option("--t-range", o->t_range, "draw t from [lo, hi) (e.g. 400,900)")->delimiter(',')->expected(2);
   cmd->add_flag("--balance-batches", o->dcfg.balance_batches,
@@ -51,7 +50,14 @@ void add_debias_command(CLI::App& app, GlobalOptions& g) {
   cmd->add_flag("--cross-class", o->cross_class, "cross the groups with the condition (G x classes groups)");
   cmd->add_flag("--resume", o->resume, "continue the checkpoint in --out");
   add_optim_options(cmd, o->dcfg);
-  cmd->callback([o, &g] {
+  cmd->callback([o, &g, cmd] {
+    if (o->resume)  // the stored run's configuration wins: say so instead of ignoring the flags
+      refuse_given_except(cmd, {"--model", "--groups-dir", "--groups", "--data", "--out", "--target", "--steps",
+                                "--resume", "--hard-groups", "--cross-class"},
+                          "by --resume (the run continues with its stored configuration; only --steps may grow)");
+    refuse_given(cmd, o->gcfg.variant != GuidanceVariant::Lora, {"--lora-rank", "--lora-alpha"},
+                 "it applies to --variant lora only");
+    refuse_given(cmd, o->gcfg.variant != GuidanceVariant::Small, {"--small-ch"}, "it applies to --variant small only");
     setup_runtime(g);
     auto device = parse_device(g.device);
     o->gcfg.validate();

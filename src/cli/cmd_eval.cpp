@@ -6,6 +6,8 @@
 #include "cli/options.h"
 #include "core/runtime.h"
 #include "eval/evaluate.h"
+#include "invdiff/guidance.h"
+#include "sampling/generate.h"
 
 namespace invdiff::cli {
 
@@ -25,15 +27,23 @@ void add_eval_command(CLI::App& app, GlobalOptions& g) {
   m->excludes(im)->excludes(rf);
   im->excludes(rf);
   cmd->add_option("--images-csv", e.images_csv, "prompts of --images: CSV with columns file,class_name")->needs(im);
-  cmd->add_option("-n,--num", e.n_per_prompt, "images per prompt (with -m)")->check(CLI::PositiveNumber)->capture_default_str();
-  cmd->add_option("--steps", e.gen.sampler.steps, "sampling steps")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--target", e.target_column, "condition column (default: the manifest's)");
+  cmd->add_option("-n,--images-per-prompt", e.n_per_prompt, "images per prompt (with -m)")->check(positive())->capture_default_str();
+  add_old_name(cmd, "--num", "--images-per-prompt", e.n_per_prompt)->check(positive());
+  cmd->add_option("--sampling-steps", e.gen.sampler.steps, "sampling steps (at most the model's T)")
+      ->check(positive())->capture_default_str();
+  add_old_name(cmd, "--steps", "--sampling-steps", e.gen.sampler.steps)->check(positive());
   cmd->add_option("--sampling-method", o->method, "ddpm, ddim or dpm++2m")->capture_default_str();
-  cmd->add_option("--eta", e.gen.sampler.eta, "DDIM eta")->check(CLI::Range(0.0, 1.0))->capture_default_str();
-  cmd->add_option("--cfg-scale", e.gen.cfg_scale, "classifier-free guidance scale (1: off)")->capture_default_str();
-  cmd->add_option("--seed", e.seed, "sampling seed; also the --reference halves and KID subsets")->capture_default_str();
-  cmd->add_option("--gen-batch-size", e.gen.batch_size, "images per network call when sampling")->check(CLI::PositiveNumber)->capture_default_str();
-  cmd->add_flag("!--no-ema", e.use_ema, "sample with the raw weights instead of the EMA");
-  add_optional(cmd, "--guidance-ratio", e.guidance_ratio, "guided models: override the stored ratio r");
+  cmd->add_option("--eta", e.gen.sampler.eta, "DDIM eta")->check(in_range(0.0, 1.0))->capture_default_str();
+  cmd->add_option("--cfg-scale", e.gen.cfg_scale, "classifier-free guidance scale (1: off, 0: unconditional)")
+      ->check(in_range(0, kMaxCfgScale))->capture_default_str();
+  cmd->add_option("--seed", e.seed, "sampling seed; also the --reference halves and KID subsets")
+      ->check(whole_number())->capture_default_str();
+  cmd->add_option("-b,--batch-size", e.gen.batch_size, "images per network call when sampling")->check(positive())->capture_default_str();
+  add_old_name(cmd, "--gen-batch-size", "--batch-size", e.gen.batch_size)->check(positive());
+  add_negated_flag(cmd, "--no-ema", e.use_ema, "sample with the raw weights instead of the EMA");
+  add_optional(cmd, "--guidance-ratio", e.guidance_ratio, "guided models: override the stored ratio r")
+      ->check(in_range(0, kMaxAdditiveRatio));
   cmd->add_option("--classifier", e.classifier,
                   "faithfulness classifier checkpoint (default: OUT/../classifier, trained there on first use)");
   cmd->add_option("--features", e.features,
@@ -43,10 +53,11 @@ void add_eval_command(CLI::App& app, GlobalOptions& g) {
                   "attribute classifier(s) for Bias, comma-separated, one per attribute (default: the colour oracle)")
       ->delimiter(',');
   cmd->add_option("--ref-split", e.ref_split, "reference split name")->capture_default_str();
-  cmd->add_option("--kid-subsets", e.kid.subsets, "KID subsets")->check(CLI::PositiveNumber)->capture_default_str();
-  cmd->add_option("--kid-subset-size", e.kid.subset_size, "KID subset size (capped at the smaller set)")->check(CLI::Range(2, 1000000))->capture_default_str();
-  cmd->add_option("--pr-k", e.pr_k, "k of precision/recall")->check(CLI::PositiveNumber)->capture_default_str();
-  cmd->callback([o, &g] {
+  cmd->add_option("--kid-subsets", e.kid.subsets, "KID subsets")->check(positive())->capture_default_str();
+  cmd->add_option("--kid-subset-size", e.kid.subset_size, "KID subset size (capped at the smaller set)")->check(in_range(2, 1000000))->capture_default_str();
+  cmd->add_option("--pr-k", e.pr_k, "k of precision/recall")->check(positive())->capture_default_str();
+  cmd->callback([o, &g, cmd] {
+    refuse_given(cmd, parse_sampler(o->method) != SamplerKind::DDIM, {"--eta"}, "it applies to the ddim sampler only");
     setup_runtime(g);
     auto device = parse_device(g.device);
     auto& e = o->e;

@@ -24,7 +24,8 @@ void print_summary(const nlohmann::json& s, int64_t n) {
   const auto& sc = s["score"];
   if (sc.contains("selected_timestep")) {
     std::printf("selected timestep %d (Otsu explained share by timestep:", sc["selected_timestep"]["t"].get<int>());
-    auto ts = sc["timesteps"].get<std::vector<int>>();
+    // With --refine-draws the shares belong to the coarse pass's timesteps, not the refined ones.
+    auto ts = (sc.contains("coarse") ? sc["coarse"] : sc)["timesteps"].get<std::vector<int>>();
     auto share = sc["selected_timestep"]["otsu_explained_share"].get<std::vector<double>>();
     for (size_t m = 0; m < ts.size() && m < share.size(); ++m) std::printf(" %d: %.3f", ts[m], share[m]);
     std::printf(")\n");
@@ -32,9 +33,14 @@ void print_summary(const nlohmann::json& s, int64_t n) {
   double t_scores = s["seconds"]["scores"].get<double>();
   if (s["model"].is_null())
     std::printf("read the scores of %ld samples from %s; ", (long)n, s["scores_from"].get<std::string>().c_str());
-  else
-    std::printf("scored %ld samples in %.1f s (%.0f images/s); ", (long)n, t_scores,
-                n * std::max<size_t>(1, sc["timesteps"].size()) / std::max(t_scores, 1e-9));
+  else {
+    // One network call per (image, timestep): the coarse pass of --refine-draws counts too.
+    double work = double(n) * std::max<size_t>(1, sc["timesteps"].size());
+    if (sc.contains("coarse"))
+      work += sc["coarse"].value("rows", 0.0) * double(sc["coarse"]["timesteps"].size());
+    std::printf("scored %ld samples in %.1f s (%.0f image-timesteps/s); ", (long)n, t_scores,
+                work / std::max(t_scores, 1e-9));
+  }
   std::printf("grouper %.1f s, spread of group means %.4f\n", s["seconds"]["grouper"].get<double>(),
               s["spread"].get<double>());
 }
@@ -67,44 +73,66 @@ void add_groups_command(CLI::App& app, GlobalOptions& g) {
   cmd->add_option("-m,--model", o->model, "frozen base model (checkpoint file or directory)");
   cmd->add_option("--data", o->data, "dataset directory")->required();
   cmd->add_option("-o,--out", o->out, "output directory")->capture_default_str();
-  cmd->add_option("-G,--groups", o->cfg.grouper_opt.groups, "number of groups")->check(CLI::Range(2, 1000))->capture_default_str();
+  cmd->add_option("-G,--groups", o->cfg.grouper_opt.groups, "number of groups")->check(in_range(2, 1000))->capture_default_str();
   add_enum(cmd, "--score", o->cfg.score.method, "per-sample score: multi-t or single-t (the official one-draw estimator)");
   cmd->add_option("-M,--num-timesteps", o->cfg.score.num_timesteps, "multi-t: timesteps (m + 0.5) T / M")
-      ->check(CLI::Range(1, 10000))->capture_default_str();
+      ->check(in_range(1, 10000))->capture_default_str();
   cmd->add_option("--timesteps", o->cfg.score.timesteps, "multi-t: explicit timesteps (overrides -M)")->delimiter(',');
   cmd->add_flag("--select-timestep", o->cfg.select_timestep,
                 "multi-t: score = the one timestep whose per-condition scores split most cleanly in two (Otsu "
                 "explained variance; label-free), instead of the mean over timesteps");
   cmd->add_option("--refine-draws", o->cfg.refine_draws, "with --select-timestep: score every row at K timesteps around the "
-                  "chosen one and average them (less noise; 0: off)")->check(CLI::Range(0, 64))->capture_default_str();
+                  "chosen one and average them (less noise; 0: off)")->check(in_range(0, 64))->capture_default_str();
   cmd->add_option("--select-samples", o->cfg.select_samples, "with --refine-draws: rows (every k-th) the timestep is "
-                  "chosen on (0: all)")->check(CLI::NonNegativeNumber)->capture_default_str();
+                  "chosen on (0: all)")->check(non_negative())->capture_default_str();
   cmd->add_option("--residual-pool", o->cfg.score.residual_pool,
                   "score the residual eps_theta - eps average-pooled to P x P per channel (its low-frequency band; "
-                  "0: full-resolution MSE)")->check(CLI::Range(0, 4096))->capture_default_str();
+                  "0: full-resolution MSE)")->check(in_range(0, 4096))->capture_default_str();
   cmd->add_flag("--global-standardise", o->global_std, "multi-t: standardise over all samples, not per condition");
-  cmd->add_option("--seed", o->cfg.score.seed, "seed of the score noise and the grouper init")->capture_default_str();
-  cmd->add_option("--batch-size", o->cfg.score.batch_size, "images per network call")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--seed", o->cfg.score.seed, "seed of the score noise and the grouper init")
+      ->check(whole_number())->capture_default_str();
+  cmd->add_option("-b,--batch-size", o->cfg.score.batch_size, "images per network call")->check(positive())->capture_default_str();
   add_enum(cmd, "--grouper", o->cfg.grouper,
            "std: the paper's soft grouper (docs/method.md); otsu: a two-way split of the score within each condition "
-           "(groups low/high; -G is ignored); cluster: that split refined by 2-means on each sample's pooled "
+           "(groups low/high; refuses -G); cluster: that split refined by 2-means on each sample's pooled "
            "residual (the direction of the model's error)");
   cmd->add_option("--feature-pool", o->cfg.feature_pool, "cluster grouper: residual features pooled to P x P per channel")
-      ->check(CLI::Range(1, 64))->capture_default_str();
+      ->check(in_range(1, 64))->capture_default_str();
   cmd->add_flag("--no-whiten", o->no_whiten, "cluster grouper: plain Euclidean 2-means (default: whitened by the "
                 "low side's covariance)");
-  cmd->add_option("--grouper-steps", o->cfg.grouper_opt.steps, "full-batch Adam steps")->check(CLI::NonNegativeNumber)->capture_default_str();
-  cmd->add_option("--grouper-lr", o->cfg.grouper_opt.lr, "grouper Adam learning rate")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--grouper-steps", o->cfg.grouper_opt.steps, "full-batch Adam steps")->check(non_negative())->capture_default_str();
+  cmd->add_option("--grouper-lr", o->cfg.grouper_opt.lr, "grouper Adam learning rate")->check(positive())->capture_default_str();
   cmd->add_option("-c,--min-weight", o->cfg.grouper_opt.c, "weight c of the min_{i,g}(l_i W_ig) term")->capture_default_str();
-  cmd->add_option("--scores", o->scores_in, "reuse a scores.csv from an earlier run instead of scoring (no -m needed)");
+  cmd->add_option("--scores", o->scores_in, "reuse a scores.csv from an earlier run instead of scoring (no -m needed)")
+      ->excludes("--model");
   cmd->add_option("--oracle", o->oracle, "one-hot groups from true label columns (e.g. class_name,colour_name)")->delimiter(',');
   cmd->add_option("--split", o->split, "dataset split")->capture_default_str();
   cmd->add_option("--target", o->target, "condition column (default: the manifest's)");
   cmd->add_option("--limit", o->limit, "use only the first N rows");
-  cmd->add_option("--per-group", o->ro.per_group, "samples in each group's grid")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--per-group", o->ro.per_group, "samples in each group's grid")->check(positive())->capture_default_str();
   cmd->add_flag("--no-images", o->no_images, "skip the per-group PNG grids");
-  cmd->add_flag("!--no-ema", o->cfg.use_ema, "score with the raw weights instead of the EMA");
-  cmd->callback([o, &g] {
+  add_negated_flag(cmd, "--no-ema", o->cfg.use_ema, "score with the raw weights instead of the EMA");
+  cmd->callback([o, &g, cmd] {
+    // Flags the chosen path never reads are refused, not recorded as if used.
+    if (o->cfg.grouper != GrouperKind::Std && cmd->count("--groups") > 0)
+      usage_error("-G/--groups sets the std grouper's group count; the " + enum_name(o->cfg.grouper) +
+                  " grouper makes 2 groups per condition");
+    const auto& c = o->cfg;
+    refuse_given(cmd, !o->oracle.empty(),
+                 {"--model", "--scores", "--groups", "--grouper", "--score", "--seed", "-M", "--timesteps",
+                  "--select-timestep", "--refine-draws", "--residual-pool", "--batch-size", "--no-ema"},
+                 "--oracle writes groups from label columns");
+    refuse_given(cmd, !o->scores_in.empty(), {"--batch-size", "--no-ema", "--residual-pool"},
+                 "--scores reads the scores instead of computing them");
+    refuse_given(cmd, c.score.method != ScoreMethod::MultiT,
+                 {"-M", "--timesteps", "--select-timestep", "--global-standardise"}, "it applies to --score multi-t only");
+    refuse_given(cmd, !c.score.timesteps.empty(), {"-M"}, "--timesteps lists the timesteps");
+    refuse_given(cmd, c.refine_draws == 0, {"--select-samples"}, "it applies to --refine-draws K > 0 only");
+    refuse_given(cmd, c.grouper != GrouperKind::Cluster, {"--feature-pool", "--no-whiten"},
+                 "it applies to --grouper cluster only");
+    refuse_given(cmd, c.grouper != GrouperKind::Std, {"--grouper-steps", "--grouper-lr", "--min-weight"},
+                 "it applies to --grouper std only");
+    refuse_given(cmd, o->no_images, {"--per-group"}, "--no-images writes no group grids");
     setup_runtime(g);
     auto device = parse_device(g.device);
     o->ro.images = !o->no_images;

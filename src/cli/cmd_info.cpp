@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include "cli/commands.h"
+#include "cli/options.h"
 #include "core/runtime.h"
 #include "train/checkpoint.h"
 
@@ -16,6 +17,7 @@ void add_info_command(CLI::App& app, GlobalOptions& g) {
   cmd->add_option("-m,--model", *model, "checkpoint to describe");
   cmd->callback([model, &g] {
     auto info = init_runtime(g.threads);
+    (void)parse_device(g.device);  // a device this machine lacks is an error here too
     std::printf("libtorch %s, %d threads, BLAS %s%s, CUDA %s\n", TORCH_VERSION, info.threads,
                 info.blas.empty() ? "unknown" : info.blas.c_str(), info.blas_optimised ? "" : " (NOT optimised)",
                 torch::cuda::is_available() ? "available" : "not available");

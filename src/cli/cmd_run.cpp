@@ -17,12 +17,14 @@ void add_run_command(CLI::App& app, GlobalOptions& g) {
   cmd->add_option("--data", o->data, "cfmnist directory (built if missing)")->capture_default_str();
   cmd->add_option("--preset", o->preset, "quick (<= 15 min on 2 cores) or full")
       ->check(CLI::IsMember({"quick", "full"}))->capture_default_str();
-  cmd->add_option("--seed", o->seed, "seed for every stage")->capture_default_str();
-  add_optional(cmd, "--steps", o->base_steps, "base-model training steps (default: the preset's)")->check(CLI::PositiveNumber);
+  add_optional(cmd, "--base-steps", o->base_steps, "base-model training steps (default: the preset's)")->check(positive());
+  add_old_name(cmd, "--steps", "--base-steps", o->base_steps)->check(positive());
   add_optional(cmd, "--debias-steps", o->debias_steps, "G_psi training steps (default: the preset's)")
-      ->check(CLI::PositiveNumber);
-  add_optional(cmd, "-n,--samples-per-class", o->samples_per_class,
-               "images generated per prompt for evaluation (default: the preset's)")->check(CLI::PositiveNumber);
+      ->check(positive());
+  add_optional(cmd, "-n,--images-per-prompt", o->samples_per_class,
+               "images generated per prompt for evaluation (default: the preset's)")->check(positive());
+  add_old_name(cmd, "--samples-per-class", "--images-per-prompt", o->samples_per_class)->check(positive());
+  cmd->add_option("--seed", o->seed, "seed for every stage")->check(whole_number())->capture_default_str();
   cmd->callback([o, &g] {
     setup_runtime(g);
     auto device = parse_device(g.device);

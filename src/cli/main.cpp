@@ -8,6 +8,7 @@
 #include <string>
 
 #include "cli/commands.h"
+#include "cli/options.h"
 #include "core/interrupt.h"
 #include "core/runtime.h"
 
@@ -31,12 +32,12 @@ std::string version_string() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"invdiff: label-free bias mitigation for diffusion models (InvDiff)"};
+  CLI::App app{"invdiff: label-free bias mitigation for diffusion models (InvDiff)", "invdiff"};  // help: "Usage: invdiff ...", not argv[0]
   app.require_subcommand(1);
   app.fallthrough();  // global flags (--threads, --device, -q) may follow the subcommand
   cli::GlobalOptions g;
-  app.add_option("--threads", g.threads, "CPU threads for libtorch (default: all cores)")->check(CLI::NonNegativeNumber);
-  app.add_option("--device", g.device, "cpu or cuda[:N]");
+  app.add_option("--threads", g.threads, "CPU threads for libtorch (default: all cores)")->check(cli::non_negative());
+  app.add_option("--device", g.device, "cpu or cuda[:N]")->check(cli::device_name());
   app.add_flag("-q,--quiet", g.quiet, "no progress bars");
   app.set_version_flag("--version", version_string, "print version, commit, libtorch, BLAS and CUDA, and exit");
   cli::add_data_command(app, g);

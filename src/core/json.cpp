@@ -1,6 +1,14 @@
 #include "core/json.h"
 
+#include <cstdio>
+
 namespace invdiff {
+
+std::string human_number(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", v);
+  return buf;
+}
 
 std::string join_choices(const std::vector<std::string>& names) {
   std::string s;

@@ -51,6 +51,9 @@ std::vector<std::string> enum_names() {
 // "a, b or c"
 std::string join_choices(const std::vector<std::string>& names);
 
+// A number as people write it in messages: %g (10, 0.5, 1e+09), never 300 digits.
+std::string human_number(double v);
+
 template <class E>
 E parse_enum(const std::string& s) {
   for (const auto& [v, n] : EnumTable<E>::entries())

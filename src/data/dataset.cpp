@@ -10,6 +10,7 @@
 #include <stdexcept>
 
 #include "core/fs.h"
+#include "core/hash.h"
 #include "data/image_io.h"
 
 namespace invdiff {
@@ -95,6 +96,52 @@ ImageDataset load_dataset(const std::string& dir, const DatasetOptions& opt) {
   ds.images = torch::stack(imgs);
   ds.labels = torch::tensor(labels, torch::kInt64);
   return ds;
+}
+
+nlohmann::json dataset_fingerprint(const ImageDataset& data) {
+  uint64_t h = kFnvOffset;
+  for (const auto& f : data.files) h = fnv1a(f.c_str(), f.size() + 1, h);  // with the NUL: keys stay apart
+  for (const auto& c : data.class_names) h = fnv1a(c.c_str(), c.size() + 1, h);
+  if (data.images.defined()) {
+    auto img = data.images.to(torch::kCPU, torch::kFloat32).contiguous();
+    h = fnv1a(img.data_ptr(), static_cast<size_t>(img.numel()) * sizeof(float), h);
+  }
+  if (data.labels.defined()) {
+    auto lab = data.labels.to(torch::kCPU, torch::kInt64).contiguous();
+    h = fnv1a(lab.data_ptr(), static_cast<size_t>(lab.numel()) * sizeof(int64_t), h);
+  }
+  return {{"root", absolute_path(data.root)}, {"split", data.split}, {"target_column", data.target_column},
+          {"size", data.size()}, {"class_names", data.class_names}, {"content", hex64(h)}};
+}
+
+namespace {
+std::string describe_fingerprint(const nlohmann::json& fp) {
+  std::string s = fp.value("root", std::string("?")) + " (split '" + fp.value("split", std::string()) + "', target '" +
+                  fp.value("target_column", std::string()) + "', " + std::to_string(fp.value("size", int64_t(0))) +
+                  " rows, content " + fp.value("content", std::string("?")) + ")";
+  return s;
+}
+}  // namespace
+
+void check_dataset_fingerprint(const nlohmann::json& recorded, const ImageDataset& data, const std::string& what) {
+  if (!recorded.is_object() || !recorded.contains("content")) return;
+  auto now = dataset_fingerprint(data);
+  if (recorded["content"] == now["content"]) return;
+  throw std::runtime_error(what + ": made from " + describe_fingerprint(recorded) + ", but the dataset here is " +
+                           describe_fingerprint(now));
+}
+
+void check_class_names(const std::vector<std::string>& names, const std::string& whose, const ImageDataset& data,
+                       const std::string& what) {
+  if (names == data.class_names) return;
+  auto list = [](const std::vector<std::string>& v) {
+    std::string s;
+    for (const auto& x : v) s += (s.empty() ? "" : ",") + x;
+    return s;
+  };
+  throw std::runtime_error(what + ": " + whose + " has classes " + list(names) + " but the dataset " + data.root +
+                           " ('" + data.target_column + "') has " + list(data.class_names) +
+                           " (the same names in the same order are needed)");
 }
 
 CsvTable load_metadata(const std::string& dir, const std::string& split) {

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include <ATen/core/Tensor.h>
+#include <nlohmann/json.hpp>
 
 #include "core/csv.h"
 
@@ -30,6 +31,20 @@ struct ImageDataset {
   at::Tensor labels;                     // [N] int64 condition indices
   int64_t size() const { return static_cast<int64_t>(files.size()); }
 };
+
+// What an artefact made from a dataset records of it, and what its consumers check it against:
+// root, split, target column, rows, classes, and `content`, a hash over the row keys, the images
+// and the labels (so a copy of the directory matches, and another cfmnist with the same file
+// names, or another --target or --limit, does not).
+nlohmann::json dataset_fingerprint(const ImageDataset& data);
+// Throws one line naming both sides when the fingerprint `recorded` by `what` (e.g. "groups in
+// DIR") names other content than `data`. A record without `content` (older artefacts) passes.
+void check_dataset_fingerprint(const nlohmann::json& recorded, const ImageDataset& data, const std::string& what);
+
+// Throws one line naming both class lists unless `names` (those of `whose`, e.g. "the model
+// m.pt") equals the dataset's, names and order: condition k must mean the same class on both sides.
+void check_class_names(const std::vector<std::string>& names, const std::string& whose, const ImageDataset& data,
+                       const std::string& what);
 
 // Reads only `file`, `split` and the target column: the label-free path never sees the
 // attribute columns. Errors name the directory, the file or the column at fault.

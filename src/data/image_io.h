@@ -3,6 +3,7 @@
 #pragma once
 #include <map>
 #include <string>
+#include <vector>
 
 namespace at { class Tensor; }
 
@@ -19,5 +20,13 @@ void write_png(const std::string& path, const at::Tensor& image, const TextChunk
 TextChunks read_png_text(const std::string& path);
 // [N, C, H, W] -> [C, H', W'] grid with nrow images per row and `pad` pixels of padding.
 at::Tensor make_grid(const at::Tensor& images, int nrow, int pad = 2, double pad_value = -1.0);
+// make_grid with row_labels[r] written left of row r (a 5 x 7 pixel font, upper case, digits and
+// - _ / . + ( ) : = ; other characters print as '?'); rows without a label stay blank there.
+at::Tensor make_labelled_grid(const at::Tensor& images, int nrow, const std::vector<std::string>& row_labels,
+                              int pad = 2, double pad_value = -1.0);
+// [C, H, W] -> [C, kH, kW], each pixel a k x k block (nearest neighbour: no blur, no new colours).
+at::Tensor upscale_nearest(const at::Tensor& image, int k);
+// The text as a [C, 7, 6 * len - 1] image, ink 1 on background `bg`.
+at::Tensor render_text(const std::string& text, int64_t channels, double bg = -1.0);
 
 }  // namespace invdiff

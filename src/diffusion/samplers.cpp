@@ -38,7 +38,9 @@ std::string sampler_name(SamplerKind k) {
 
 std::vector<int> sampling_timesteps(int T, int steps) {
   if (steps < 1) throw std::invalid_argument("sampling steps must be >= 1");
-  steps = std::min(steps, T);
+  if (steps > T)  // clamping would record steps the sampler never took
+    throw std::invalid_argument("sampling steps (" + std::to_string(steps) + ") exceed the model's T = " +
+                                std::to_string(T) + " diffusion timesteps");
   std::vector<int> ts;
   for (int i = 0; i < steps; ++i) {
     // trailing spacing: starts at T-1 exactly and ends at T/steps - 1

@@ -142,12 +142,15 @@ Classifier train_classifier(const ImageDataset& data, const ClassifierTrainConfi
 
   int64_t n_params = 0;
   for (const auto& p : c.net->parameters()) n_params += p.numel();
+  auto dataset_record = dataset_fingerprint(data);  // what eval's default classifier is checked against
+  dataset_record["column"] = data.target_column;
+  dataset_record["train_size"] = tr.size();
+  dataset_record["val_size"] = va.size();
   c.meta = {{"kind", "classifier"},
             {"train", cfg},
             {"steps", steps},
             {"seconds", seconds},
-            {"dataset", {{"root", data.root}, {"split", data.split}, {"column", data.target_column},
-                         {"train_size", tr.size()}, {"val_size", va.size()}}},
+            {"dataset", dataset_record},
             {"val", val},
             {"parameters", n_params}};
   ensure_dir(out_dir);

@@ -72,12 +72,19 @@ std::vector<int64_t> classifier_to_dataset(const Classifier& c, const std::vecto
   return map;
 }
 
-Classifier resolve_classifier(const EvalOptions& opt, const std::string& out_dir, const c10::Device& device) {
+// The default classifier (OUT/../classifier) is reused only for the dataset it was trained on:
+// another dataset with the same class names would otherwise be judged by it silently.
+Classifier resolve_classifier(const EvalOptions& opt, const ImageDataset& ref, const std::string& out_dir,
+                              const c10::Device& device) {
   if (!opt.classifier.empty()) return load_classifier(opt.classifier, device);
   std::string dir = default_classifier_dir(out_dir);
   if (file_exists(checkpoint_path(dir))) {
     std::fprintf(stderr, "eval: using the classifier in %s (no --classifier given)\n", dir.c_str());
-    return load_classifier(dir, device);
+    auto c = load_classifier(dir, device);
+    if (c.meta.value("dataset", nlohmann::json()).value("split", std::string()) == ref.split)
+      check_dataset_fingerprint(c.meta["dataset"], ref,
+                                "eval: the default classifier in " + dir + " (pass --classifier to use another)");
+    return c;
   }
   std::fprintf(stderr,
                "eval: no --classifier given and none in %s: training one on %s (split ref, about 1-2 min on 2 cores; "
@@ -85,7 +92,8 @@ Classifier resolve_classifier(const EvalOptions& opt, const std::string& out_dir
                dir.c_str(), opt.data_dir.c_str());
   ClassifierTrainConfig cfg;
   cfg.split = opt.ref_split;
-  return train_classifier(opt.data_dir, cfg, dir, device, opt.progress);
+  cfg.column = ref.target_column;
+  return train_classifier(ref, cfg, dir, device, opt.progress);
 }
 
 // The evaluated set: images, their prompts as dataset class indices, and what produced them.
@@ -121,6 +129,7 @@ PendingModel prepare_model(const EvalOptions& opt, const ImageDataset& ref, cons
   at::Tensor probe = torch::empty({1, u.in_channels, u.image_size, u.image_size});
   check_shape(probe, ref.images, "images of model " + opt.model, opt);
   if (opt.n_per_prompt < 1) throw std::invalid_argument("eval: -n must be at least 1");
+  (void)sampling_timesteps(pm.m.schedule().T(), opt.gen.sampler.steps);  // steps in [1, T], before minutes of work
   const auto& model_classes = pm.m.class_names();
   for (size_t c = 0; c < model_classes.size(); ++c) {
     int64_t k = find_name(ref.class_names, model_classes[c]);
@@ -220,6 +229,7 @@ nlohmann::json evaluate(const EvalOptions& opt, const std::string& out_dir, cons
 
   DatasetOptions dopt;
   dopt.split = opt.ref_split;
+  dopt.target_column = opt.target_column;
   ImageDataset ref = load_dataset(opt.data_dir, dopt);
   const auto& names = ref.class_names;
   const int64_t P = static_cast<int64_t>(names.size());
@@ -232,7 +242,7 @@ nlohmann::json evaluate(const EvalOptions& opt, const std::string& out_dir, cons
   else if (!opt.images_dir.empty()) set = from_folder(opt, ref);
   else pending = prepare_model(opt, ref, device);
 
-  Classifier judge = resolve_classifier(opt, out_dir, device);
+  Classifier judge = resolve_classifier(opt, ref, out_dir, device);
   auto judge_map = classifier_to_dataset(judge, names, opt.data_dir, ref.target_column);
   judge.check_images(ref.images, "the reference images of " + opt.data_dir);
   std::vector<Classifier> attr_clfs;

@@ -18,6 +18,7 @@ namespace invdiff {
 struct EvalOptions {
   std::string data_dir;            // dataset directory; its `ref_split` rows are the reference set
   std::string ref_split = "ref";
+  std::string target_column;       // the condition column ("" : the manifest's)
 
   // What to evaluate: exactly one of these three.
   std::string model;               // diffusion checkpoint: n_per_prompt samples of each class

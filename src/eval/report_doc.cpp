@@ -102,12 +102,14 @@ std::string inline_markdown_to_html(const std::string& s) {
   return o;
 }
 
+// Grids of 16-px tiles are ~74 px wide at native size: min-width scales every image up to a
+// readable width (pixelated: nearest-neighbour, no blur) and leaves wider ones (charts) as they are.
 std::string ReportDoc::html() const {
   std::string h =
       "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>" + html_escape(title_) +
       "</title>\n<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}"
       "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}"
-      "td:first-child,th:first-child{text-align:left}img{image-rendering:pixelated;max-width:100%}"
+      "td:first-child,th:first-child{text-align:left}img{image-rendering:pixelated;min-width:400px;max-width:100%}"
       "figure{display:inline-block;margin:0 1em 1em 0;vertical-align:top}pre{background:#f4f4f4;padding:.5em}"
       "</style></head><body>\n<h1>" +
       inline_markdown_to_html(title_) + "</h1>\n";

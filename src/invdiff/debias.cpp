@@ -64,8 +64,7 @@ DebiasResult debias_train(const ImageDataset& data, const at::Tensor& W_in, cons
   DiffusionModel base = load_diffusion_model(base_path, device, /*use_ema=*/true);
   const auto& sched = base.schedule;
   const UNetConfig& ucfg = base.unet->config();
-  if (base.class_names != data.class_names)
-    throw std::runtime_error("debias: the dataset's classes differ from the base model's (train on the same dataset)");
+  check_class_names(base.class_names, "the base model " + base_path, data, "debias");
   if (data.images.size(1) != ucfg.in_channels || data.images.size(2) != ucfg.image_size ||
       data.images.size(3) != ucfg.image_size)
     throw std::runtime_error("debias: the dataset's image shape differs from the base model's");

@@ -16,6 +16,7 @@ GroupWeights load_group_weights(const GroupsSource& groups, const ImageDataset& 
     return out;
   }
   auto table = read_groups(*groups.path);
+  check_dataset_fingerprint(table.dataset, data, "the groups in " + table.source);
   out.W = align_groups(table, data.files);  // explicit join by row key; throws on any mismatch
   auto names = table.group_names;
   if (hard) out.W = harden_groups(out.W);

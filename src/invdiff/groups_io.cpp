@@ -74,6 +74,7 @@ GroupTable read_groups(const std::string& dir_or_file) {
     if (!j.is_discarded() && j.contains("group_names") && j["group_names"].size() == static_cast<size_t>(G))
       g.group_names = j["group_names"].get<std::vector<std::string>>();
     if (!j.is_discarded() && j.contains("mode") && j["mode"].is_string()) g.mode = j["mode"].get<std::string>();
+    if (!j.is_discarded() && j.contains("dataset")) g.dataset = j["dataset"];
   }
   if (g.group_names.empty())
     for (int64_t k = 0; k < G; ++k) g.group_names.push_back("g" + std::to_string(k));

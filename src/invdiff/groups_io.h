@@ -8,6 +8,8 @@
 
 #include <ATen/core/Tensor.h>
 
+#include <nlohmann/json.hpp>
+
 #include "core/csv.h"
 
 namespace invdiff {
@@ -18,6 +20,7 @@ struct GroupTable {
   std::vector<std::string> group_names;  // G names ("g0".. for inferred groups)
   std::string source;                    // file it came from, for messages
   std::string mode = "inferred";         // summary.json's: inferred or oracle
+  nlohmann::json dataset;                // summary.json's dataset fingerprint (null when absent)
   int64_t num_groups() const { return W.defined() ? W.size(1) : 0; }
 };
 

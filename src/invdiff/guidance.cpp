@@ -18,8 +18,10 @@ void GuidanceConfig::validate() const {
   double r = effective_ratio();
   if (!std::isfinite(r)) throw std::invalid_argument("guidance ratio must be finite");
   if (mix == MixMode::Convex && !(r > 0 && r <= 1))
-    throw std::invalid_argument("convex mix needs 0 < guidance ratio <= 1 (got " + std::to_string(r) + ")");
-  if (mix == MixMode::Additive && r < 0) throw std::invalid_argument("additive mix needs guidance ratio >= 0");
+    throw std::invalid_argument("convex mix needs 0 < guidance ratio <= 1 (got " + human_number(r) + ")");
+  if (mix == MixMode::Additive && !(r >= 0 && r <= kMaxAdditiveRatio))
+    throw std::invalid_argument("additive mix needs 0 <= guidance ratio <= " + human_number(kMaxAdditiveRatio) + " (got " +
+                                human_number(r) + ")");
   if (mix == MixMode::Convex && variant == GuidanceVariant::Small)
     throw std::invalid_argument(
         "the small variant cannot start equal to the base under the convex mix (G would have to reproduce "

@@ -4,6 +4,8 @@
 // Mixing (r = the guidance ratio):
 //   additive (default): eps_hat = eps_theta + r * G        (r = 1 in training)
 //   convex (official):  eps_hat = (1 - r) * eps_theta + r * G   (0 < r <= 1, r = 0.5)
+// An additive r is refused above kMaxAdditiveRatio: G is trained at one r, and an r far above
+// it extrapolates the learned correction into noise (the bench sweeps r <= 2).
 // Start state: the guided model must start exactly equal to the base, so
 //   additive: G starts at 0   (copy / small: output conv zeroed; lora: G = eps_adapted - eps_theta
 //             with zero-initialised adapters),
@@ -36,6 +38,8 @@ enum class MixMode { Additive, Convex };
 INVDIFF_JSON_ENUM(GuidanceVariant, "guidance variant",
                   {{GuidanceVariant::Copy, "copy"}, {GuidanceVariant::Small, "small"}, {GuidanceVariant::Lora, "lora"}})
 INVDIFF_JSON_ENUM(MixMode, "mix mode", {{MixMode::Additive, "additive"}, {MixMode::Convex, "convex"}})
+
+constexpr double kMaxAdditiveRatio = 10.0;
 
 struct GuidanceConfig {
   GuidanceVariant variant = GuidanceVariant::Copy;

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 
 #include "core/fs.h"
 #include "invdiff/groups_io.h"
@@ -21,8 +22,7 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 // inferred and the oracle paths so both produce the same format.
 nlohmann::json write_group_outputs(const ImageDataset& data, GroupTable& table, const SampleScores* scores,
                                    nlohmann::json summary, const std::string& out_dir, const GroupReportOptions& ro) {
-  summary["dataset"] = {{"root", data.root}, {"split", data.split}, {"target_column", data.target_column},
-                        {"size", data.size()}};
+  summary["dataset"] = dataset_fingerprint(data);
   table.source = join_path(out_dir, "groups.csv");
   write_groups_csv(table.source, table);
   auto hard = table.W.argmax(1);
@@ -56,13 +56,18 @@ nlohmann::json infer_groups(const ImageDataset& data, const Denoiser* model, con
   SampleScores scores;
   auto t0 = std::chrono::steady_clock::now();
   if (!scores_csv.empty()) {
+    // The summary.json beside a reused scores.csv names the dataset it was scored on.
+    const std::string beside = join_path(std::filesystem::path(scores_csv).parent_path().string(), "summary.json");
+    if (file_exists(beside)) {
+      auto j = nlohmann::json::parse(read_text(beside), nullptr, false);
+      if (!j.is_discarded()) check_dataset_fingerprint(j.value("dataset", nlohmann::json()), data, "the scores in " + scores_csv);
+    }
     scores = read_scores_csv(scores_csv, data.files);
     summary["model"] = nullptr;
     summary["scores_from"] = absolute_path(scores_csv);
   } else {
     if (!model) throw std::invalid_argument("groups: a base model (-m) or a scores file is required");
-    if (model->class_names != data.class_names)
-      throw std::runtime_error("groups: the dataset's classes differ from the model's");
+    check_class_names(model->class_names, "the model " + model->path, data, "groups");
     if (data.images.size(1) != model->channels || data.images.size(2) != model->image_size)
       throw std::runtime_error("groups: the dataset's image shape differs from the model's");
     if (cfg.score.residual_pool > model->image_size || score_opt.feature_pool > model->image_size)

@@ -5,6 +5,7 @@
 #include <map>
 
 #include "core/hash.h"
+#include "core/json.h"
 #include "core/progress.h"
 
 namespace invdiff {
@@ -21,6 +22,11 @@ at::Tensor generate(const EpsFn& eps_fn, const NoiseSchedule& sch, int64_t null_
                     const std::vector<int64_t>& image_shape, const GenerateOptions& opt, const c10::Device& device,
                     bool progress, const std::vector<std::string>& prompt_keys) {
   torch::NoGradGuard ng;
+  if (!(opt.cfg_scale >= 0 && opt.cfg_scale <= kMaxCfgScale))
+    throw std::invalid_argument("classifier-free guidance scale must be in [0, " + human_number(kMaxCfgScale) + "] (got " +
+                                human_number(opt.cfg_scale) + ")");
+  if (opt.batch_size < 1) throw std::invalid_argument("generation batch size must be >= 1");
+  (void)sampling_timesteps(sch.T(), opt.sampler.steps);  // refuses steps outside [1, T] before any work
   EpsFn f = with_cfg(eps_fn, opt.cfg_scale, null_class);
   const int64_t n = static_cast<int64_t>(labels.size());
   std::vector<uint64_t> seeds;

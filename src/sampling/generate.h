@@ -11,6 +11,10 @@
 
 namespace invdiff {
 
+// Classifier-free guidance scales outside [0, kMaxCfgScale] are refused (0: unconditional,
+// 1: off; a negative w steers away from the prompt, a huge one saturates every pixel).
+constexpr double kMaxCfgScale = 50.0;
+
 struct GenerateOptions {
   SamplerOptions sampler;
   double cfg_scale = 1.0;

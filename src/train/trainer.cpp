@@ -13,6 +13,30 @@
 
 namespace invdiff {
 
+namespace {
+// The architecture a fine-tune starts from: the source's. Refuses a source trained on other
+// classes (or another order: condition k would change meaning) or another image shape, and an
+// architecture asked for that differs from the source's (a field at its default counts as not asked for).
+UNetConfig init_from_config(const std::string& src, const UNetConfig& asked, const ImageDataset& data) {
+  auto meta = read_checkpoint_meta(src);
+  check_class_names(meta.value("class_names", std::vector<std::string>{}), src, data, "train --init-from");
+  auto have = meta.at("unet").get<UNetConfig>();
+  if (have.image_size != data.images.size(2) || have.in_channels != data.images.size(1))
+    throw std::invalid_argument("train --init-from: " + src + " takes " + std::to_string(have.in_channels) + "x" +
+                                std::to_string(have.image_size) + "x" + std::to_string(have.image_size) +
+                                " images but the dataset's are " + std::to_string(data.images.size(1)) + "x" +
+                                std::to_string(data.images.size(2)) + "x" + std::to_string(data.images.size(3)));
+  nlohmann::json a = asked, h = have, d = UNetConfig{};
+  for (const char* k : {"in_channels", "out_channels", "image_size", "num_classes"}) a.erase(k), h.erase(k), d.erase(k);
+  for (auto it = a.begin(); it != a.end(); ++it)
+    if (it.value() != d[it.key()] && it.value() != h[it.key()])  // asked for (not the default), and not the source's
+      throw std::invalid_argument("train --init-from: the architecture is the source's (" + it.key() + " " +
+                                  h[it.key()].dump() + " in " + src + "), not " + it.value().dump() +
+                                  " as asked: drop the architecture flags");
+  return have;
+}
+}  // namespace
+
 TrainResult train_diffusion(const ImageDataset& data, const UNetConfig& unet_cfg_in, const TrainConfig& cfg_in,
                             const std::string& out_dir, bool resume, const c10::Device& device, bool progress,
                             int64_t stop_after, const at::Tensor& sample_weights) {
@@ -41,7 +65,7 @@ TrainResult train_diffusion(const ImageDataset& data, const UNetConfig& unet_cfg
   // Fine-tuning starts from the source's EMA weights (what it samples with); the architecture
   // must match them, so the source's UNet config wins over the flags.
   std::string init_src = cfg.init_from.empty() ? "" : checkpoint_path(cfg.init_from);
-  if (!init_src.empty() && step == 0) unet_cfg = read_checkpoint_meta(init_src).at("unet").get<UNetConfig>();
+  if (!init_src.empty() && step == 0) unet_cfg = init_from_config(init_src, unet_cfg_in, data);
   torch::manual_seed(cfg.seed);  // weight init
   UNet model(unet_cfg), ema(unet_cfg);
   if (!init_src.empty() && step == 0) load_module(init_src, "ema", *model);

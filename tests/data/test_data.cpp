@@ -223,6 +223,70 @@ TEST(Dataset, ClearErrorsForMissingFileColumnAndBadImage) {
   EXPECT_THROW(load_dataset(join_path(d.path, "nope"), {}), std::runtime_error);
 }
 
+// What groups, classifiers and fine-tunes are checked against: a copy of the directory matches;
+// another target column, a --limit or one changed pixel does not, and the message names both.
+TEST(Dataset, FingerprintFollowsContentNotPlace) {
+  TempDir d;
+  std::string a = join_path(d.path, "a"), b = join_path(d.path, "b");
+  write_png(join_path(a, "0.png"), torch::zeros({3, 4, 4}));
+  write_png(join_path(a, "1.png"), torch::ones({3, 4, 4}));
+  atomic_write_text(join_path(a, "metadata.csv"), "file,class,other\n0.png,x,p\n1.png,y,p\n");
+  std::filesystem::copy(a, b, std::filesystem::copy_options::recursive);
+  auto da = load_dataset(a, {}), db = load_dataset(b, {});
+  auto fa = dataset_fingerprint(da);
+  EXPECT_EQ(fa["content"], dataset_fingerprint(db)["content"]);
+  EXPECT_EQ(fa["root"], absolute_path(a));
+  EXPECT_EQ(fa["size"].get<int64_t>(), 2);
+  EXPECT_NO_THROW(check_dataset_fingerprint(fa, db, "groups"));
+  EXPECT_NO_THROW(check_dataset_fingerprint(nlohmann::json{{"root", a}}, db, "old groups"));  // no content: passes
+  DatasetOptions other;
+  other.target_column = "other";
+  DatasetOptions limit;
+  limit.limit = 1;
+  EXPECT_NE(fa["content"], dataset_fingerprint(load_dataset(a, other))["content"]);
+  EXPECT_NE(fa["content"], dataset_fingerprint(load_dataset(a, limit))["content"]);
+  write_png(join_path(b, "1.png"), torch::full({3, 4, 4}, 0.5));
+  auto changed = load_dataset(b, {});
+  std::string e = error_of([&] { check_dataset_fingerprint(fa, changed, "the groups in g.csv"); });
+  EXPECT_EQ(e.rfind("the groups in g.csv: made from " + absolute_path(a) + " (split 'train', target 'class', 2 rows, content " +
+                        fa["content"].get<std::string>() + "), but the dataset here is " + absolute_path(b),
+                    0),
+            0u)
+      << e;
+  EXPECT_EQ(error_of([&] { check_class_names({"y", "x"}, "the model m.pt", da, "groups"); }),
+            "groups: the model m.pt has classes y,x but the dataset " + a +
+                " ('class') has x,y (the same names in the same order are needed)");
+}
+
+TEST(ImageIo, WritesOnlyPngNames) {
+  TempDir d;
+  EXPECT_EQ(error_of([&] { write_png(join_path(d.path, "s.jpg"), torch::zeros({3, 2, 2})); }),
+            join_path(d.path, "s.jpg") + ": images are written as PNG; the file name must end in .png");
+  EXPECT_FALSE(file_exists(join_path(d.path, "s.jpg")));
+  EXPECT_NO_THROW(write_png(join_path(d.path, "S.PNG"), torch::zeros({3, 2, 2})));
+}
+
+TEST(ImageIo, NearestUpscaleAndLabelledGrid) {
+  auto img = torch::tensor({-1.0f, 1.0f}).view({1, 1, 2});
+  auto up = upscale_nearest(img, 2);
+  EXPECT_EQ(up.sizes(), (std::vector<int64_t>{1, 2, 4}));
+  EXPECT_TRUE(torch::equal(up[0][1], torch::tensor({-1.0f, -1.0f, 1.0f, 1.0f})));
+  EXPECT_THROW(upscale_nearest(img, 0), std::invalid_argument);
+  auto dash = render_text("-", 1);  // one 5-px bar in row 3
+  EXPECT_EQ(dash.sizes(), (std::vector<int64_t>{1, 7, 5}));
+  EXPECT_FLOAT_EQ(dash.sum().item<float>(), 5 * 1.0f + 30 * -1.0f);
+  EXPECT_TRUE(torch::equal(dash[0][3], torch::ones({5})));
+  EXPECT_TRUE(torch::equal(render_text("a", 1), render_text("A", 1)));  // upper case
+  auto tiles = torch::zeros({4, 3, 8, 8});
+  auto g = make_labelled_grid(tiles, 2, {"AB", ""});
+  auto plain = make_grid(tiles, 2);
+  const int64_t margin = 6 * 2 + 2;
+  EXPECT_EQ(g.size(2), plain.size(2) + margin);
+  EXPECT_TRUE(torch::equal(g.narrow(2, margin, plain.size(2)), plain));
+  EXPECT_GT(g.narrow(1, 2, 8).narrow(2, 0, margin).max().item<float>(), 0.5f);       // row 0: "AB"
+  EXPECT_FLOAT_EQ(g.narrow(1, 12, 8).narrow(2, 0, margin).max().item<float>(), -1.0f);  // row 1: none
+}
+
 TEST(ImageIo, PngPixelsAndTextRoundTrip) {
   TempDir d;
   auto img = torch::linspace(-1, 1, 3 * 5 * 7).view({3, 5, 7});

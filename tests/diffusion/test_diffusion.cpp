@@ -65,7 +65,8 @@ TEST(Samplers, TimestepsDescendFromTheLastOne) {
   EXPECT_EQ(ts[1], 979);
   EXPECT_EQ(ts.back(), 19);
   for (size_t i = 1; i < ts.size(); ++i) EXPECT_LT(ts[i], ts[i - 1]);
-  EXPECT_EQ(sampling_timesteps(10, 50).size(), 10u);
+  EXPECT_EQ(sampling_timesteps(10, 10).size(), 10u);
+  EXPECT_THROW(sampling_timesteps(10, 50), std::invalid_argument);  // refused, not clamped
   EXPECT_THROW(sampling_timesteps(10, 0), std::invalid_argument);
 }
 

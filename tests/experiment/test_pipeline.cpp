@@ -221,10 +221,12 @@ TEST_F(TinyBench, AggregatesBothSeedsOfEveryRowInTableOrder) {
   EXPECT_GT(b["rows"]["oracle"]["trainable"].get<int64_t>(), 0);
 }
 
+// The max step's groups live in SEED/ROW[groups tags]/groups, shared by the cells that differ
+// only in the min step (bench.cpp).
 TEST_F(TinyBench, OnlyRowsWithGroupsWriteThem) {
   first();
-  EXPECT_TRUE(file_exists(out("seed1/oracle_steps4/groups/groups.csv")));
-  EXPECT_FALSE(file_exists(out("seed0/erm_steps4/groups")));  // the control has no groups
+  EXPECT_TRUE(file_exists(out("seed1/oracle/groups/groups.csv")));
+  EXPECT_FALSE(file_exists(out("seed0/erm/groups")));  // the control has no groups
 }
 
 TEST_F(TinyBench, RerunRetrainsNothing) {
@@ -251,7 +253,7 @@ TEST_F(TinyBench, GuidanceRatioSweepReusesTheModelsInItsOwnFiles) {
 TEST_F(TinyBench, GroupCountRegroupsOnlyTheInvdiffRowInTaggedCells) {
   const auto& bg = grouped();
   EXPECT_TRUE(file_exists(out("bench_steps4_G3.md")));
-  auto gs = nlohmann::json::parse(read_text(out("seed0/invdiff_steps4_G3/groups/summary.json")));
+  auto gs = nlohmann::json::parse(read_text(out("seed0/invdiff_G3/groups/summary.json")));
   EXPECT_EQ(gs["grouper"]["method"], "std");
   EXPECT_EQ(gs["num_groups"], 3);
   EXPECT_EQ(std::filesystem::last_write_time(oracle_ckpt()), first().oracle_written);
@@ -277,7 +279,7 @@ TEST_F(TinyBench, GrouperAndResidualPoolRetagTheInvdiffRow) {
   og.residual_pool = 0;
   run_bench(og, torch::kCPU, false);
   EXPECT_TRUE(file_exists(out("bench_steps4_otsu_pool0.md")));
-  auto os = nlohmann::json::parse(read_text(out("seed0/invdiff_steps4_otsu_pool0/groups/summary.json")));
+  auto os = nlohmann::json::parse(read_text(out("seed0/invdiff_otsu_pool0/groups/summary.json")));
   EXPECT_EQ(os["grouper"]["method"], "otsu");
   EXPECT_EQ(os["score"]["residual_pool"], 0);
 }

@@ -67,6 +67,11 @@ TEST(Guidance, ConvexStartsAtTheBaseForCopyAndLoraAndRefusesSmall) {
   }
   EXPECT_THROW(gcfg(GuidanceVariant::Small, MixMode::Convex).validate(), std::invalid_argument);
   EXPECT_THROW(gcfg(GuidanceVariant::Copy, MixMode::Convex, 1.5).validate(), std::invalid_argument);
+  // Additive r: refused outside [0, kMaxAdditiveRatio], with the bound in the message.
+  EXPECT_NO_THROW(gcfg(GuidanceVariant::Copy, MixMode::Additive, kMaxAdditiveRatio).validate());
+  EXPECT_EQ(error_of([] { gcfg(GuidanceVariant::Copy, MixMode::Additive, 1e9).validate(); }),
+            "additive mix needs 0 <= guidance ratio <= 10 (got 1e+09)");
+  EXPECT_THROW(gcfg(GuidanceVariant::Copy, MixMode::Additive, -0.5).validate(), std::invalid_argument);
   EXPECT_DOUBLE_EQ(gcfg(GuidanceVariant::Copy, MixMode::Convex).effective_ratio(), 0.5);
   EXPECT_DOUBLE_EQ(gcfg(GuidanceVariant::Copy, MixMode::Additive).effective_ratio(), 1.0);
 }

@@ -146,8 +146,13 @@ TEST(Trainer, WeightedFineTuneStartsFromTheSourceAndHonoursWeights) {
   std::string dst = join_path(d.path, "ft");
   auto w = torch::ones({data.size()});
   UNetConfig other = kUNet;
-  other.base_channels = 16;  // ignored: the source's architecture wins
-  train_diffusion(data, other, ft, dst, false, torch::kCPU, false, -1, w);
+  other.base_channels = 16;  // refused, not ignored: the architecture is the source's
+  EXPECT_NE(error_of([&] { train_diffusion(data, other, ft, join_path(d.path, "other"), false, torch::kCPU, false, -1, w); })
+                .find("train --init-from: the architecture is the source's (base_channels " +
+                      std::to_string(kUNet.base_channels)),
+            std::string::npos);
+  // The defaults count as not asked for: the source's architecture is taken.
+  train_diffusion(data, UNetConfig{}, ft, dst, false, torch::kCPU, false, -1, w);
   auto a = load_diffusion_model(src, torch::kCPU), b = load_diffusion_model(dst, torch::kCPU, /*use_ema=*/false);
   auto x = torch::randn({2, 3, 8, 8});
   auto t = torch::tensor({3, 70});
