@@ -82,6 +82,11 @@ struct OneThread {
   OneThread& operator=(const OneThread&) = delete;
 };
 
+// A file or folder under tests/fixtures/diffusers/ (diffusers' golden checkpoints and outputs).
+inline std::string diffusers_fixture(const std::string& rel = "") {
+  return std::string(INVDIFF_SOURCE_DIR) + "/tests/fixtures/diffusers/" + rel;
+}
+
 // ---- tiny UNets ----------------------------------------------------------------------------
 
 // Two levels (x1, x2) of `base_channels` channels, GroupNorm over 4 groups; image size and class
