@@ -63,9 +63,8 @@ void add_sample_command(CLI::App& app, GlobalOptions& g) {
     }
     for (const auto& nm : names)
       for (int64_t i = 0; i < o->n; ++i) labels.push_back(m.class_index(nm));
-    const auto& u = m.unet_config();
-    auto imgs = generate(m.eps, m.schedule(), u.null_class(), labels,
-                         {u.in_channels, u.image_size, u.image_size}, o->gen, device, !g.quiet, m.class_names());
+    auto imgs = generate(m.eps, m.schedule(), m.null_class, labels, {m.channels, m.image_size, m.image_size}, o->gen,
+                         device, !g.quiet, m.class_names());
     auto params = generation_params(o->model, o->gen);
     params.update(m.describe());  // model kind; guided: variant, mix and the ratio r used
     std::string prompt_list;

@@ -21,6 +21,9 @@ at::Tensor generate(const EpsFn& eps_fn, const NoiseSchedule& sch, int64_t null_
                     const std::vector<int64_t>& image_shape, const GenerateOptions& opt, const c10::Device& device,
                     bool progress, const std::vector<std::string>& prompt_keys) {
   torch::NoGradGuard ng;
+  if (opt.cfg_scale != 1.0 && null_class < 0)
+    throw std::invalid_argument("this model has no unconditional (null) class: classifier-free guidance needs "
+                                "--cfg-scale 1");
   EpsFn f = with_cfg(eps_fn, opt.cfg_scale, null_class);
   const int64_t n = static_cast<int64_t>(labels.size());
   std::vector<uint64_t> seeds;
