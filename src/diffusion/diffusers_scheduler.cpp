@@ -5,6 +5,7 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "core/config_file.h"
 #include "core/fs.h"
 
 namespace invdiff {
@@ -42,19 +43,13 @@ void DiffusersSchedulerConfig::validate() const {
 
 DiffusersSchedulerConfig read_diffusers_scheduler_config(const std::string& path) {
   if (!file_exists(path)) throw std::runtime_error(path + ": not found");
-  DiffusersSchedulerConfig c;
+  nlohmann::json j;
   try {
-    c = nlohmann::json::parse(read_text(path)).get<DiffusersSchedulerConfig>();
-  } catch (const nlohmann::json::exception& e) {
-    std::string m = e.what();
-    throw std::runtime_error(path + ": not a valid scheduler config (" + m.substr(m.find(']') + 2) + ")");
+    j = nlohmann::json::parse(read_text(path));
+  } catch (const nlohmann::json::exception&) {
+    throw std::runtime_error(path + ": not valid JSON");
   }
-  try {
-    c.validate();
-  } catch (const std::invalid_argument& e) {
-    throw std::invalid_argument(path + ": " + e.what());
-  }
-  return c;
+  return config_from_json<DiffusersSchedulerConfig>(j, path);
 }
 
 DiffusersScheduler::DiffusersScheduler(const DiffusersSchedulerConfig& cfg) : cfg_(cfg) {

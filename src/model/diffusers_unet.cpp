@@ -8,6 +8,7 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "core/config_file.h"
 #include "core/fs.h"
 #include "core/safetensors.h"
 
@@ -395,7 +396,6 @@ DiffusersUNet2DConfig read_diffusers_unet_config(const std::string& folder) {
   } catch (const nlohmann::json::exception& e) {
     throw std::runtime_error(path + ": not valid JSON");
   }
-  DiffusersUNet2DConfig c;
   try {
     // The class first: another model's config need not even have UNet2DModel's key types.
     if (j.is_object() && j.contains("_class_name") && j["_class_name"].is_string())
@@ -403,18 +403,7 @@ DiffusersUNet2DConfig read_diffusers_unet_config(const std::string& folder) {
   } catch (const std::invalid_argument& e) {
     throw std::invalid_argument(path + ": " + e.what());
   }
-  try {
-    c = j.get<DiffusersUNet2DConfig>();
-  } catch (const nlohmann::json::exception& e) {
-    std::string m = e.what();
-    throw std::invalid_argument(path + ": a value has the wrong type (" + m.substr(m.find(']') + 2) + ")");
-  }
-  try {
-    c.validate();
-  } catch (const std::invalid_argument& e) {
-    throw std::invalid_argument(path + ": " + e.what());
-  }
-  return c;
+  return config_from_json<DiffusersUNet2DConfig>(j, path);
 }
 
 LoadedDiffusersUNet load_diffusers_unet(const std::string& folder) {

@@ -186,4 +186,20 @@ TEST_F(EvalTest, ImportedBaseGroupsDebiasSampleEvalExport) {
   const double rr = mix["ratio"].get<double>();
   EXPECT_TRUE(torch::equal(eps_of(guided, x, t, y), eps_of(eb, x, t, y) + rr * eps_of(eg, x, t, y)));
   EXPECT_TRUE(torch::equal(eps_of(eb, x, t, y), eps_of(load_any_model(base, torch::kCPU), x, t, y)));
+
+  // copy under the convex mix: G_psi is a full UNet2DModel copy of the base; the export mixes as stored.
+  const std::string gc = path("hf_copy");
+  r = run_cli("-q --threads 1 debias -m " + base + " --groups-dir " + g + " --data " + data() + " -o " + gc +
+              " --steps 2 -b 8 --variant copy --mix convex");
+  ASSERT_EQ(r.status, 0) << r.output;
+  const std::string exc = path("hf_copy_export");
+  r = run_cli("-q --threads 1 export -m " + gc + " -o " + exc);
+  ASSERT_EQ(r.status, 0) << r.output;
+  auto cmix = nlohmann::json::parse(read_text(join_path(exc, "guidance.json")));
+  EXPECT_EQ(cmix["mix"], "convex");
+  EXPECT_EQ(cmix["ratio"].get<double>(), 0.5);
+  auto copy = load_any_model(gc, torch::kCPU);
+  auto cb = load_any_model(join_path(exc, "base"), torch::kCPU), cg = load_any_model(join_path(exc, "guidance"), torch::kCPU);
+  EXPECT_EQ(cg.imported->net->config().block_out_channels, (std::vector<int>{8, 16}));
+  EXPECT_TRUE(torch::equal(eps_of(copy, x, t, y), (1.0 - 0.5) * eps_of(cb, x, t, y) + 0.5 * eps_of(cg, x, t, y)));
 }

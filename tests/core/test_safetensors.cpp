@@ -80,51 +80,34 @@ TEST(Safetensors, HostileHeadersGiveOneLineErrors) {
   // oversized: a header length of 2^62 (or just over the limit) allocates nothing
   EXPECT_NE(read_error(raw_file(d.path, ok, 8, uint64_t(1) << 62)).find("exceeds the limit"), std::string::npos);
   EXPECT_NE(read_error(raw_file(d.path, ok, 8, kMaxSafetensorsHeader + 1)).find("exceeds the limit"), std::string::npos);
-  // a shape far larger than its bytes, and one whose byte count overflows 64 bits
-  EXPECT_NE(read_error(raw_file(d.path, R"({"a":{"dtype":"F32","shape":[1000000000000],"data_offsets":[0,8]}})", 8))
-                .find("expected 4000000000000"),
-            std::string::npos);
-  EXPECT_NE(read_error(raw_file(d.path,
-                                R"({"a":{"dtype":"F32","shape":[4294967296,4294967296,16],"data_offsets":[0,8]}})", 8))
-                .find("tensor 'a'"),
-            std::string::npos);
-  // overlapping, holes, trailing bytes
-  EXPECT_NE(read_error(raw_file(d.path,
-                                R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},)"
-                                R"("b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})",
-                                12))
-                .find("overlaps"),
-            std::string::npos);
-  EXPECT_NE(read_error(raw_file(d.path,
-                                R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},)"
-                                R"("b":{"dtype":"F32","shape":[1],"data_offsets":[8,12]}})",
-                                12))
-                .find("hole of 4"),
-            std::string::npos);
-  EXPECT_NE(read_error(raw_file(d.path, ok, 12)).find("belong to no tensor"), std::string::npos);
-  // malformed entries
-  EXPECT_NE(read_error(raw_file(d.path, R"({"a":{"dtype":"F99","shape":[2],"data_offsets":[0,8]}})", 8))
-                .find("unsupported dtype F99"),
-            std::string::npos);
-  EXPECT_NE(read_error(raw_file(d.path, R"({"a":{"dtype":"F32","shape":[-2],"data_offsets":[0,8]}})", 8))
-                .find("non-negative"),
-            std::string::npos);
-  EXPECT_NE(read_error(raw_file(d.path, R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[8,0]}})", 8))
-                .find("begin after"),
-            std::string::npos);
-  EXPECT_NE(read_error(raw_file(d.path, R"({"a":{"dtype":"F32","shape":[2]}})", 0)).find("needs dtype"),
-            std::string::npos);
-  EXPECT_NE(read_error(raw_file(d.path, R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8],"x":1}})", 8))
-                .find("unknown header field 'x'"),
-            std::string::npos);
-  EXPECT_NE(read_error(raw_file(d.path,
-                                R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},)"
-                                R"("a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})",
-                                8))
-                .find("repeats the name 'a'"),
-            std::string::npos);
-  EXPECT_NE(read_error(raw_file(d.path, R"([[[[[[[[1]]]]]]]])", 0)).find("nests deeper"), std::string::npos);
-  EXPECT_NE(read_error(raw_file(d.path, R"({"__metadata__":{"k":1}})", 0)).find("not a string"), std::string::npos);
+  // Headers with data sections of the given size, and what their error says.
+  struct Case {
+    std::string header;
+    size_t data;
+    std::string says;
+  };
+  const std::string a8 = R"("a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]})";
+  const std::vector<Case> cases{
+      // a shape far larger than its bytes, and one whose byte count overflows 64 bits
+      {R"({"a":{"dtype":"F32","shape":[1000000000000],"data_offsets":[0,8]}})", 8, "expected 4000000000000"},
+      {R"({"a":{"dtype":"F32","shape":[4294967296,4294967296,16],"data_offsets":[0,8]}})", 8, "tensor 'a'"},
+      // overlapping, holes, trailing bytes
+      {"{" + a8 + R"(,"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})", 12, "overlaps"},
+      {R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"b":{"dtype":"F32","shape":[1],"data_offsets":[8,12]}})",
+       12, "hole of 4"},
+      {"{" + a8 + "}", 12, "belong to no tensor"},
+      // malformed entries
+      {R"({"a":{"dtype":"F99","shape":[2],"data_offsets":[0,8]}})", 8, "unsupported dtype F99"},
+      {R"({"a":{"dtype":"F32","shape":[-2],"data_offsets":[0,8]}})", 8, "non-negative"},
+      {R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[8,0]}})", 8, "begin after"},
+      {R"({"a":{"dtype":"F32","shape":[2]}})", 0, "needs dtype"},
+      {R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8],"x":1}})", 8, "unknown header field 'x'"},
+      {R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})",
+       8, "repeats the name 'a'"},
+      {R"([[[[[[[[1]]]]]]]])", 0, "nests deeper"},
+      {R"({"__metadata__":{"k":1}})", 0, "not a string"},
+  };
+  for (const auto& c : cases) EXPECT_NE(read_error(raw_file(d.path, c.header, c.data)).find(c.says), std::string::npos) << c.header;
 }
 
 TEST(Safetensors, FuzzedBytesNeverCrash) {
