@@ -9,6 +9,14 @@
 using namespace invdiff;
 
 namespace {
+std::string format_error(double e) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%.3g", e);
+  return b;
+}
+}  // namespace
+
+namespace {
 double max_abs_diff(const at::Tensor& a, const at::Tensor& b) { return (a - b).abs().max().item<double>(); }
 
 at::Tensor fixture_output(const std::string& name) {
@@ -19,7 +27,9 @@ at::Tensor fixture_output(const std::string& name) {
   auto y = io.count("class_labels") ? io.at("class_labels") : at::Tensor();
   auto out = m.net->forward(io.at("x"), io.at("t"), y);
   EXPECT_EQ(out.sizes(), io.at("expected").sizes());
-  EXPECT_LE(max_abs_diff(out, io.at("expected")), 1e-5) << name;
+  const double d = max_abs_diff(out, io.at("expected"));
+  EXPECT_LE(d, 1e-5) << name;
+  ::testing::Test::RecordProperty(name + "_max_abs_diff", format_error(d));  // in --gtest_output=xml
   return out;
 }
 }  // namespace
