@@ -22,22 +22,6 @@ using invdiff_test::EvalTest;
 namespace {
 bool one_line(const CliResult& r) { return std::count(r.output.begin(), r.output.end(), '\n') == 1; }
 
-// A tiny randomly initialised class-conditional UNet2DModel folder for `classes`.
-void write_tiny_unet2d(const std::string& dir, const std::vector<std::string>& classes) {
-  DiffusersUNet2DConfig c;
-  c.sample_size = 16;
-  c.block_out_channels = {8, 16};
-  c.layers_per_block = 1;
-  c.norm_num_groups = 4;
-  c.attention_head_dim = std::nullopt;
-  c.down_block_types = {"DownBlock2D", "AttnDownBlock2D"};
-  c.up_block_types = {"AttnUpBlock2D", "UpBlock2D"};
-  c.num_class_embeds = static_cast<int>(classes.size());
-  torch::manual_seed(0);
-  DiffusersUNet2D net(c);
-  save_diffusers_model(dir, *net, DiffusersSchedulerConfig{}, classes);
-}
-
 at::Tensor eps_of(const AnyModel& m, const at::Tensor& x, const at::Tensor& t, const at::Tensor& y) {
   torch::NoGradGuard ng;
   return m.eps(x, t, y);
