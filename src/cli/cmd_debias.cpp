@@ -27,7 +27,7 @@ void add_debias_command(CLI::App& app, GlobalOptions& g) {
     DebiasConfig dcfg;
   };
   auto o = std::make_shared<Opts>();
-  cmd->add_option("-m,--model", o->model, "frozen base model (checkpoint file or directory)")->required();
+  cmd->add_option("-m,--model", o->model, "frozen base model (checkpoint file or directory, or a diffusers folder)")->required();
   cmd->add_option("--groups-dir", o->groups, "groups directory or groups.csv from `invdiff groups`, or 'none' (ERM control)");
   cmd->add_option_function<std::string>("--groups", [o](const std::string& s) {
         std::fprintf(stderr, "note: --groups is now --groups-dir (the old name goes in the next release)\n");

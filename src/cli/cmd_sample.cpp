@@ -28,7 +28,7 @@ void add_sample_command(CLI::App& app, GlobalOptions& g) {
     GenerateOptions gen;
   };
   auto o = std::make_shared<Opts>();
-  cmd->add_option("-m,--model", o->model, "checkpoint file or directory")->required();
+  cmd->add_option("-m,--model", o->model, "checkpoint file or directory, or a diffusers folder")->required();
   cmd->add_option("-p,--prompt", o->prompts, "class name(s) or 'all' (repeatable)")->required();
   cmd->add_option("-n,--num", o->n, "images per prompt")->check(CLI::PositiveNumber)->capture_default_str();
   cmd->add_option("-o,--out", o->out, "PNG grid to write")->capture_default_str();
