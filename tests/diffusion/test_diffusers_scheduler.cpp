@@ -4,16 +4,9 @@
 #include "core/safetensors.h"
 #include "diffusion/diffusers_scheduler.h"
 #include "fixtures.h"
+#include "parity.h"
 
 using namespace invdiff;
-
-namespace {
-std::string format_error(double e) {
-  char b[32];
-  std::snprintf(b, sizeof b, "%.3g", e);
-  return b;
-}
-}  // namespace
 
 namespace {
 const std::map<std::string, at::Tensor>& io() {
@@ -25,7 +18,7 @@ void expect_close(const at::Tensor& got, const at::Tensor& want, const std::stri
   ASSERT_EQ(got.sizes(), want.sizes()) << what;
   auto err = ((got.to(torch::kFloat64) - want.to(torch::kFloat64)).abs() / want.to(torch::kFloat64).abs().clamp_min(1.0));
   EXPECT_LE(err.max().item<double>(), 1e-6) << what;
-  ::testing::Test::RecordProperty(what, format_error(err.max().item<double>()));  // in --gtest_output=xml
+  record_error(what, err.max().item<double>());  // in --gtest_output=xml
 }
 DiffusersScheduler scheduler(const std::string& rel) {
   return DiffusersScheduler(read_diffusers_scheduler_config(diffusers_fixture("scheduler_ddpm/" + rel)));

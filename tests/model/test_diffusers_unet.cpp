@@ -4,17 +4,10 @@
 #include "core/fs.h"
 #include "core/safetensors.h"
 #include "fixtures.h"
+#include "parity.h"
 #include "model/diffusers_unet.h"
 
 using namespace invdiff;
-
-namespace {
-std::string format_error(double e) {
-  char b[32];
-  std::snprintf(b, sizeof b, "%.3g", e);
-  return b;
-}
-}  // namespace
 
 namespace {
 double max_abs_diff(const at::Tensor& a, const at::Tensor& b) { return (a - b).abs().max().item<double>(); }
@@ -29,7 +22,7 @@ at::Tensor fixture_output(const std::string& name) {
   EXPECT_EQ(out.sizes(), io.at("expected").sizes());
   const double d = max_abs_diff(out, io.at("expected"));
   EXPECT_LE(d, 1e-5) << name;
-  ::testing::Test::RecordProperty(name + "_max_abs_diff", format_error(d));  // in --gtest_output=xml
+  record_error(name + "_max_abs_diff", d);  // in --gtest_output=xml
   return out;
 }
 }  // namespace
