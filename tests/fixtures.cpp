@@ -7,6 +7,7 @@
 #include "data/cfmnist.h"
 #include "data/dataset.h"
 #include "data/idx.h"
+#include "train/diffusers_checkpoint.h"
 #include "train/trainer.h"
 
 using namespace invdiff;
@@ -149,4 +150,19 @@ void tiny_base(const std::string& data_dir, const std::string& dir, int64_t step
   tc.batch_size = 16;
   tc.warmup = 2;
   train_diffusion(load_dataset(data_dir), tiny_unet(16), tc, dir, false, torch::kCPU, false);
+}
+
+void write_tiny_unet2d(const std::string& dir, const std::vector<std::string>& classes) {
+  invdiff::DiffusersUNet2DConfig c;
+  c.sample_size = 16;
+  c.block_out_channels = {8, 16};
+  c.layers_per_block = 1;
+  c.norm_num_groups = 4;
+  c.attention_head_dim = std::nullopt;
+  c.down_block_types = {"DownBlock2D", "AttnDownBlock2D"};
+  c.up_block_types = {"AttnUpBlock2D", "UpBlock2D"};
+  c.num_class_embeds = static_cast<int>(classes.size());
+  torch::manual_seed(0);
+  invdiff::DiffusersUNet2D net(c);
+  invdiff::save_diffusers_model(dir, *net, invdiff::DiffusersSchedulerConfig{}, classes);
 }

@@ -82,6 +82,15 @@ struct OneThread {
   OneThread& operator=(const OneThread&) = delete;
 };
 
+// A file or folder under tests/fixtures/diffusers/ (diffusers' golden checkpoints and outputs).
+inline std::string diffusers_fixture(const std::string& rel = "") {
+  return std::string(INVDIFF_SOURCE_DIR) + "/tests/fixtures/diffusers/" + rel;
+}
+
+// A tiny randomly initialised (seed 0) class-conditional diffusers UNet2DModel folder, 3 x 16 x 16,
+// one condition per name (class_names.json), DDPMScheduler's default schedule.
+void write_tiny_unet2d(const std::string& dir, const std::vector<std::string>& classes);
+
 // ---- tiny UNets ----------------------------------------------------------------------------
 
 // Two levels (x1, x2) of `base_channels` channels, GroupNorm over 4 groups; image size and class

@@ -18,7 +18,7 @@ void add_bench_command(CLI::App& app, GlobalOptions& g) {
   cmd->add_option("-o,--out", o->out, "bench directory")->capture_default_str();
   cmd->add_option("--data", o->data, "cfmnist directory (built if missing)")->capture_default_str();
   cmd->add_option("--preset", o->preset, "quick or full (step budgets)")->check(CLI::IsMember({"quick", "full"}))->capture_default_str();
-  cmd->add_option("-m,--model", o->base, "an existing base model (default: train OUT/base)");
+  cmd->add_option("-m,--model", o->base, "an existing base model, or a diffusers folder (default: train OUT/base)");
   add_old_name(cmd, "--base", "--model", o->base);
   cmd->add_option("--seeds", o->seeds, "seeds 0..N-1")->check(in_range(1, 100))->capture_default_str();
   cmd->add_option_function<std::vector<std::string>>(

@@ -28,7 +28,7 @@ void add_debias_command(CLI::App& app, GlobalOptions& g) {
     DebiasConfig dcfg;
   };
   auto o = std::make_shared<Opts>();
-  cmd->add_option("-m,--model", o->model, "frozen base model (checkpoint file or directory)")->required();
+  cmd->add_option("-m,--model", o->model, "frozen base model (checkpoint file or directory, or a diffusers folder)")->required();
   cmd->add_option("--groups-dir", o->groups, "groups directory or groups.csv from `invdiff groups`, or 'none' (ERM control)");
   add_old_name(cmd, "--groups", "--groups-dir", o->groups);
   cmd->add_option("--data", o->data, "dataset directory the groups were inferred on")->required();

@@ -21,7 +21,7 @@ void add_eval_command(CLI::App& app, GlobalOptions& g) {
   auto& e = o->e;
   cmd->add_option("--data", e.data_dir, "dataset directory; its reference split is the reference set")->required();
   cmd->add_option("-o,--out", o->out, "output directory (metrics.json, metrics.md, samples.png)")->capture_default_str();
-  auto* m = cmd->add_option("-m,--model", e.model, "diffusion checkpoint to sample from");
+  auto* m = cmd->add_option("-m,--model", e.model, "model to sample from (checkpoint, guided model or diffusers folder)");
   auto* im = cmd->add_option("--images", e.images_dir, "folder of PNG images to evaluate instead");
   auto* rf = cmd->add_flag("--reference", e.reference, "evaluate half of the real reference split against the other half");
   m->excludes(im)->excludes(rf);

@@ -70,7 +70,7 @@ void add_groups_command(CLI::App& app, GlobalOptions& g) {
     GroupReportOptions ro;
   };
   auto o = std::make_shared<Opts>();
-  cmd->add_option("-m,--model", o->model, "frozen base model (checkpoint file or directory)");
+  cmd->add_option("-m,--model", o->model, "frozen base model (checkpoint file or directory, or a diffusers folder)");
   cmd->add_option("--data", o->data, "dataset directory")->required();
   cmd->add_option("-o,--out", o->out, "output directory")->capture_default_str();
   cmd->add_option("-G,--groups", o->cfg.grouper_opt.groups, "number of groups")->check(in_range(2, 1000))->capture_default_str();

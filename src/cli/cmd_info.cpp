@@ -7,21 +7,21 @@
 #include "cli/commands.h"
 #include "cli/options.h"
 #include "core/runtime.h"
-#include "train/checkpoint.h"
+#include "sampling/any_model.h"
 
 namespace invdiff::cli {
 
 void add_info_command(CLI::App& app, GlobalOptions& g) {
   auto* cmd = app.add_subcommand("info", "Show the runtime (threads, BLAS, libtorch) or a checkpoint's metadata");
   auto model = std::make_shared<std::string>();
-  cmd->add_option("-m,--model", *model, "checkpoint to describe");
+  cmd->add_option("-m,--model", *model, "checkpoint or diffusers folder to describe");
   cmd->callback([model, &g] {
     auto info = init_runtime(g.threads);
     (void)parse_device(g.device);  // a device this machine lacks is an error here too
     std::printf("libtorch %s, %d threads, BLAS %s%s, CUDA %s\n", TORCH_VERSION, info.threads,
                 info.blas.empty() ? "unknown" : info.blas.c_str(), info.blas_optimised ? "" : " (NOT optimised)",
                 torch::cuda::is_available() ? "available" : "not available");
-    if (!model->empty()) std::printf("%s\n", read_checkpoint_meta(checkpoint_path(*model)).dump(2).c_str());
+    if (!model->empty()) std::printf("%s\n", read_model_meta(*model).dump(2).c_str());
   });
 }
 

@@ -30,7 +30,7 @@ void add_sample_command(CLI::App& app, GlobalOptions& g) {
     GenerateOptions gen;
   };
   auto o = std::make_shared<Opts>();
-  cmd->add_option("-m,--model", o->model, "checkpoint file or directory")->required();
+  cmd->add_option("-m,--model", o->model, "checkpoint file or directory, or a diffusers folder")->required();
   cmd->add_option("-p,--prompt", o->prompts, "class name(s) or 'all' (comma-separated or repeated)")
       ->required()->delimiter(',');
   cmd->add_option("-n,--images-per-prompt", o->n, "images per prompt")->check(positive())->capture_default_str();
@@ -78,9 +78,8 @@ void add_sample_command(CLI::App& app, GlobalOptions& g) {
     }
     for (const auto& nm : names)
       for (int64_t i = 0; i < o->n; ++i) labels.push_back(m.class_index(nm));
-    const auto& u = m.unet_config();
-    auto imgs = generate(m.eps, m.schedule(), u.null_class(), labels,
-                         {u.in_channels, u.image_size, u.image_size}, o->gen, device, !g.quiet, m.class_names());
+    auto imgs = generate(m.eps, m.schedule(), m.null_class, labels, {m.channels, m.image_size, m.image_size}, o->gen,
+                         device, !g.quiet, m.class_names());
     auto params = generation_params(o->model, o->gen);
     params.update(m.describe());  // model kind; guided: variant, mix and the ratio r used
     std::string prompt_list;

@@ -37,5 +37,6 @@ void add_debias_command(CLI::App& app, GlobalOptions& g);
 void add_classifier_command(CLI::App& app, GlobalOptions& g);
 void add_eval_command(CLI::App& app, GlobalOptions& g);
 void add_bench_command(CLI::App& app, GlobalOptions& g);
+void add_export_command(CLI::App& app, GlobalOptions& g);
 
 }  // namespace invdiff::cli

@@ -50,6 +50,7 @@ int main(int argc, char** argv) {
   cli::add_classifier_command(app, g);
   cli::add_eval_command(app, g);
   cli::add_bench_command(app, g);
+  cli::add_export_command(app, g);
   g.command_line = "invdiff";
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];

@@ -48,6 +48,19 @@ NoiseSchedule NoiseSchedule::cosine(int T, double sc) {
   return s;
 }
 
+NoiseSchedule NoiseSchedule::from_tables(std::vector<double> betas, std::vector<double> abar, std::string kind,
+                                         double b0, double b1) {
+  if (betas.size() < 2 || betas.size() != abar.size())
+    throw std::invalid_argument("schedule: need T >= 2 betas and as many alphas_cumprod");
+  NoiseSchedule s;
+  s.kind_ = std::move(kind);
+  s.betas = std::move(betas);
+  s.alphas_cumprod = std::move(abar);
+  s.beta_start = b0;
+  s.beta_end = b1;
+  return s;
+}
+
 at::Tensor NoiseSchedule::gather(const std::vector<double>& v, const at::Tensor& t, const at::Tensor& like,
                                  bool sqrt_one_minus) const {
   auto table = torch::tensor(v, torch::kFloat64);

@@ -13,6 +13,9 @@ class NoiseSchedule {
   static NoiseSchedule make(const std::string& kind, int T, double beta_start = 1e-4, double beta_end = 0.02);
   static NoiseSchedule linear(int T, double beta_start = 1e-4, double beta_end = 0.02);
   static NoiseSchedule cosine(int T, double s = 0.008);
+  // Given tables (e.g. an imported diffusers schedule); kind names where they came from.
+  static NoiseSchedule from_tables(std::vector<double> betas, std::vector<double> alphas_cumprod, std::string kind,
+                                   double beta_start = 0, double beta_end = 0);
 
   int T() const { return static_cast<int>(betas.size()); }
   const std::string& kind() const { return kind_; }

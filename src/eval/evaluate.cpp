@@ -125,8 +125,7 @@ PendingModel prepare_model(const EvalOptions& opt, const ImageDataset& ref, cons
   lo.use_ema = opt.use_ema;
   lo.guidance_ratio = opt.guidance_ratio;
   pm.m = load_any_model(opt.model, device, lo);
-  const auto& u = pm.m.unet_config();
-  at::Tensor probe = torch::empty({1, u.in_channels, u.image_size, u.image_size});
+  at::Tensor probe = torch::empty({1, pm.m.channels, pm.m.image_size, pm.m.image_size});
   check_shape(probe, ref.images, "images of model " + opt.model, opt);
   if (opt.n_per_prompt < 1) throw std::invalid_argument("eval: -n must be at least 1");
   (void)sampling_timesteps(pm.m.schedule().T(), opt.gen.sampler.steps);  // steps in [1, T], before minutes of work
@@ -151,9 +150,8 @@ PendingModel prepare_model(const EvalOptions& opt, const ImageDataset& ref, cons
 }
 
 void sample_model(PendingModel& pm, const EvalOptions& opt, const c10::Device& device) {
-  const auto& u = pm.m.unet_config();
-  pm.set.images = generate(pm.m.eps, pm.m.schedule(), u.null_class(), pm.labels,
-                           {u.in_channels, u.image_size, u.image_size}, opt.gen, device, opt.progress,
+  pm.set.images = generate(pm.m.eps, pm.m.schedule(), pm.m.null_class, pm.labels,
+                           {pm.m.channels, pm.m.image_size, pm.m.image_size}, opt.gen, device, opt.progress,
                            pm.m.class_names());
 }
 

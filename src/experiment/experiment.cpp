@@ -19,6 +19,7 @@
 #include "sampling/any_model.h"
 #include "experiment/stage.h"
 #include "train/checkpoint.h"
+#include "train/diffusers_checkpoint.h"
 
 namespace invdiff {
 
@@ -45,7 +46,10 @@ LoggedRun logged_run(const std::string& dir) {
   r.final_loss = sum / n;
   return r;
 }
-std::string ckpt_fp(const std::string& dir) { return file_fingerprint(checkpoint_path(dir)); }
+std::string ckpt_fp(const std::string& dir) {
+  if (is_diffusers_folder(dir)) return diffusers_fingerprint(resolve_diffusers_folder(dir));  // an imported base
+  return file_fingerprint(checkpoint_path(dir));
+}
 }  // namespace
 
 const ImageDataset& Experiment::train() {
@@ -199,6 +203,9 @@ nlohmann::json Experiment::debias(const std::string& dir, const std::string& bas
 nlohmann::json Experiment::reweight(const std::string& dir, const std::string& base_dir, const Recipe& r) {
   TrainConfig cfg;
   cfg.steps = r.reweight_steps;
+  if (is_diffusers_folder(base_dir))
+    throw std::invalid_argument(base_dir + ": the reweighting baseline fine-tunes an invdiff checkpoint, not a diffusers "
+                                "folder; leave its row out (--rows)");
   cfg.init_from = checkpoint_path(base_dir);
   cfg.lr = 2e-4;  // fine-tuning: a fifth of the base's peak rate
   cfg.warmup = 100;

@@ -32,12 +32,14 @@ DebiasResult debias_train(const ImageDataset& data, const at::Tensor& W_in, cons
                           int64_t stop_after) {
   GuidanceConfig gcfg = gcfg_in;
   DebiasConfig cfg = cfg_in;
-  const std::string base_path = absolute_path(checkpoint_path(base_path_in));
+  // The frozen base: an invdiff checkpoint or an imported diffusers folder.
+  const GuidanceBase gbase = load_guidance_base(base_path_in, device, /*use_ema=*/true);
+  const std::string& base_path = gbase.path;
   if (W_in.defined() && (W_in.dim() != 2 || W_in.size(0) != data.size()))
     throw std::invalid_argument("debias: group weights must be [" + std::to_string(data.size()) + ", G]");
   // Float32 weights on the device: they are multiplied into float32 losses every step.
   at::Tensor W = W_in.defined() ? W_in.to(torch::kFloat32) : at::Tensor();
-  const std::string base_fp = file_fingerprint(base_path);
+  const std::string& base_fp = gbase.fingerprint;
 
   gcfg.ratio = gcfg.effective_ratio();  // stored resolved: the r sampling uses by default
   TrainingRun run("debias", out_dir, {"mean_term", "var_term", "groups_present"}, resume);
@@ -61,12 +63,11 @@ DebiasResult debias_train(const ImageDataset& data, const at::Tensor& W_in, cons
       throw std::runtime_error(out_dir + ": resumed with other groups than the run started with");
   }
 
-  DiffusionModel base = load_diffusion_model(base_path, device, /*use_ema=*/true);
+  const DiffusionModel& base = gbase.model;
   const auto& sched = base.schedule;
-  const UNetConfig& ucfg = base.unet->config();
   check_class_names(base.class_names, "the base model " + base_path, data, "debias");
-  if (data.images.size(1) != ucfg.in_channels || data.images.size(2) != ucfg.image_size ||
-      data.images.size(3) != ucfg.image_size)
+  if (data.images.size(1) != gbase.channels || data.images.size(2) != gbase.image_size ||
+      data.images.size(3) != gbase.image_size)
     throw std::runtime_error("debias: the dataset's image shape differs from the base model's");
   const int t_hi = cfg.t_hi.value_or(sched.T());
   if (!(0 <= cfg.t_lo && cfg.t_lo < t_hi && t_hi <= sched.T()))
@@ -74,7 +75,8 @@ DebiasResult debias_train(const ImageDataset& data, const at::Tensor& W_in, cons
   if (cfg.steps <= 0 || cfg.batch_size <= 0) throw std::invalid_argument("debias: steps and batch size must be positive");
 
   torch::manual_seed(cfg.seed);  // G's own init (small variant, lora A matrices)
-  GuidedModel gm(base.unet, gcfg);
+  auto gmp = gbase.guided(gcfg);
+  GuidedModel& gm = *gmp;
   gm.g->train();
   auto named = gm.g->trainable_parameters();
   std::vector<at::Tensor> params, ema;
@@ -92,7 +94,7 @@ DebiasResult debias_train(const ImageDataset& data, const at::Tensor& W_in, cons
   nlohmann::json base_meta = base.meta;
   meta["kind"] = "guided";
   meta["base"] = {{"path", base_path}, {"fingerprint", base_fp}, {"weights", "ema"},
-                  {"step", base_meta.value("step", int64_t(0))}, {"unet", base_meta.at("unet")}};
+                  {"step", base_meta.value("step", int64_t(0))}, {"unet", gbase.unet_config()}};
   meta["guidance"] = gcfg;
   meta["debias"] = cfg;
   meta["groups"] = groups_info;
@@ -109,7 +111,7 @@ DebiasResult debias_train(const ImageDataset& data, const at::Tensor& W_in, cons
 
   BatchSampler sampler(data.size(), cfg.batch_size, cfg.seed);
   const at::Tensor draw_p = cfg.balance_batches ? balanced_draw_probabilities(W, data.size()) : at::Tensor();
-  const int64_t null_class = ucfg.null_class();
+  const int64_t null_class = gbase.null_class;  // -1: the base has none, no condition dropout
   const double r = gcfg.effective_ratio();
   DebiasResult res;
   res.parameters = gm.parameter_counts();
@@ -135,7 +137,7 @@ DebiasResult debias_train(const ImageDataset& data, const at::Tensor& W_in, cons
     auto t = torch::randint(cfg.t_lo, t_hi, {cfg.batch_size}, gen, torch::kInt64);
     auto eps = torch::randn(x0.sizes(), gen, torch::kFloat32);
     auto drop = torch::rand({cfg.batch_size}, gen, torch::kFloat32) < cfg.p_uncond;
-    y = torch::where(drop, torch::full_like(y, null_class), y);
+    if (null_class >= 0) y = torch::where(drop, torch::full_like(y, null_class), y);
     at::Tensor w = W.defined() ? W.index_select(0, idx).to(device) : at::Tensor();
     x0 = x0.to(device); y = y.to(device); t = t.to(device); eps = eps.to(device);
 

@@ -3,6 +3,8 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <cmath>
+#include <numeric>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 
@@ -38,6 +40,21 @@ UNetConfig small_guidance_config(const UNetConfig& base, int small_channels) {
   ch = std::max(ch, base.norm_groups);
   ch = (ch + base.norm_groups - 1) / base.norm_groups * base.norm_groups;
   c.base_channels = ch;
+  c.validate();
+  return c;
+}
+
+DiffusersUNet2DConfig small_guidance_config(const DiffusersUNet2DConfig& base, int small_channels) {
+  DiffusersUNet2DConfig c = base;
+  const int b0 = base.block_out_channels.front();
+  const int ch = small_channels > 0 ? small_channels : b0 / 2;
+  int unit = base.norm_num_groups.value_or(1);
+  if (base.attention_head_dim) unit = std::lcm(unit, *base.attention_head_dim);
+  if (base.attn_norm_num_groups) unit = std::lcm(unit, *base.attn_norm_num_groups);
+  for (int& w : c.block_out_channels) {
+    w = std::max(unit, static_cast<int>(std::ceil(static_cast<double>(w) * ch / b0)));
+    w = (w + unit - 1) / unit * unit;
+  }
   c.validate();
   return c;
 }
@@ -82,8 +99,27 @@ GuidanceModuleImpl::GuidanceModuleImpl(const GuidanceConfig& c, const UNet& base
   net->to(dev);
 }
 
+GuidanceModuleImpl::GuidanceModuleImpl(const GuidanceConfig& c, const DiffusersUNet2D& base) : cfg(c) {
+  cfg.validate();
+  if (cfg.variant == GuidanceVariant::Lora)
+    throw std::invalid_argument(
+        "guidance variant lora is not supported on a diffusers base (its layers carry no adapters); use copy or small");
+  torch::Device dev = base->parameters().empty() ? torch::Device(torch::kCPU) : base->parameters().front().device();
+  if (cfg.variant == GuidanceVariant::Small) {
+    dnet = register_module("dnet", DiffusersUNet2D(small_guidance_config(base->config(), cfg.small_channels)));
+    zero_module(*dnet->output_conv());
+  } else {
+    dnet = register_module("dnet", DiffusersUNet2D(base->config()));
+    dnet->to(dev);
+    copy_weights(*dnet, *base);
+    if (cfg.mix == MixMode::Additive) zero_module(*dnet->output_conv());
+  }
+  dnet->to(dev);
+}
+
 torch::Tensor GuidanceModuleImpl::forward(const torch::Tensor& x, const torch::Tensor& t, const torch::Tensor& y,
                                           const torch::Tensor& eps_base) {
+  if (dnet) return dnet->forward(x, t, dnet->class_conditional() ? y : torch::Tensor());
   auto out = net->forward(x, t, y);
   // lora: the adapted network *is* the guided prediction's basis; additive mode needs G = 0 at
   // the start, so G is its difference from the base.
@@ -110,17 +146,23 @@ GuidedModel::GuidedModel(UNet b, const GuidanceConfig& c) : base(std::move(b)), 
   g = GuidanceModule(cfg, base);
 }
 
+GuidedModel::GuidedModel(DiffusersUNet2D b, const GuidanceConfig& c) : dbase(std::move(b)), cfg(c) {
+  freeze(*dbase);
+  dbase->eval();
+  g = GuidanceModule(cfg, dbase);
+}
+
 torch::Tensor GuidedModel::forward(const torch::Tensor& x, const torch::Tensor& t, const torch::Tensor& y, double r) {
   torch::Tensor eps_base;
   {
     torch::NoGradGuard ng;
-    eps_base = base->forward(x, t, y);
+    eps_base = base ? base->forward(x, t, y) : dbase->forward(x, t, dbase->class_conditional() ? y : torch::Tensor());
   }
   auto G = g->forward(x, t, y, eps_base);
   return mix_eps(cfg.mix, eps_base, G, std::isnan(r) ? ratio() : r);
 }
 
-int64_t GuidedModel::num_frozen() const { return base->num_parameters(); }
+int64_t GuidedModel::num_frozen() const { return base ? base->num_parameters() : dbase->num_parameters(); }
 
 nlohmann::json GuidedModel::parameter_counts() const {
   int64_t copy = 0;  // lora: G's frozen copy of the base (same values; memory, not capacity)

@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "core/json.h"
+#include "model/diffusers_unet.h"
 #include "model/unet.h"
 
 namespace invdiff {
@@ -56,6 +57,10 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(GuidanceConfig, variant, mix, ra
 
 // The UNet config of the `small` variant for a base config.
 UNetConfig small_guidance_config(const UNetConfig& base, int small_channels);
+// The same for a diffusers base: a UNet2DModel of the same blocks, every width scaled by
+// small_channels / block_out_channels[0] (0: half) and rounded up to what the norm groups and the
+// attention head width divide.
+DiffusersUNet2DConfig small_guidance_config(const DiffusersUNet2DConfig& base, int small_channels);
 
 // eps_hat from the base's prediction and G (see the header comment).
 torch::Tensor mix_eps(MixMode mode, const torch::Tensor& eps_base, const torch::Tensor& g, double r);
@@ -64,6 +69,9 @@ class GuidanceModuleImpl : public torch::nn::Module {
  public:
   // Builds G_psi for `base` (only read: copy and lora copy its weights).
   GuidanceModuleImpl(const GuidanceConfig& cfg, const UNet& base);
+  // For an imported diffusers base: G is a UNet2DModel (copy: the base's, small: narrower), so it
+  // exports as one. lora is refused (the diffusers layers carry no adapters).
+  GuidanceModuleImpl(const GuidanceConfig& cfg, const DiffusersUNet2D& base);
   // G(x_t, t, y); eps_base is the frozen base's prediction for the same input (used by lora).
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& t, const torch::Tensor& y,
                         const torch::Tensor& eps_base);
@@ -73,6 +81,7 @@ class GuidanceModuleImpl : public torch::nn::Module {
 
   GuidanceConfig cfg;
   UNet net{nullptr};  // copy / small: G itself; lora: the adapted copy of the base
+  DiffusersUNet2D dnet{nullptr};  // instead of net, for a diffusers base
 };
 TORCH_MODULE(GuidanceModule);
 
@@ -81,6 +90,7 @@ class GuidedModel {
  public:
   // Freezes `base` (requires_grad off, eval mode) and builds G_psi on the base's device.
   GuidedModel(UNet base, const GuidanceConfig& cfg);
+  GuidedModel(DiffusersUNet2D base, const GuidanceConfig& cfg);
   // eps_hat at ratio r (NaN: the config's). The base runs under NoGradGuard: no autograd graph
   // is built for it, whatever the caller's mode; G builds one unless the caller disabled it.
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& t, const torch::Tensor& y, double r = NAN);
@@ -90,7 +100,8 @@ class GuidedModel {
   // {trainable, frozen, frozen_copy_in_g (lora's frozen copy of the base: memory, not capacity)}
   nlohmann::json parameter_counts() const;
 
-  UNet base;
+  UNet base{nullptr};             // null for a diffusers base
+  DiffusersUNet2D dbase{nullptr};  // the diffusers base, when there is one
   GuidanceModule g{nullptr};
   GuidanceConfig cfg;
 };

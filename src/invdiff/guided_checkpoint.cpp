@@ -60,6 +60,38 @@ void load_guided_tensors(const std::string& path, const std::string& key, const 
   }
 }
 
+nlohmann::json GuidanceBase::unet_config() const {
+  return imported ? diffusers->unet_config_json : nlohmann::json(model.unet->config());
+}
+
+std::shared_ptr<GuidedModel> GuidanceBase::guided(const GuidanceConfig& cfg) const {
+  return imported ? std::make_shared<GuidedModel>(diffusers->net, cfg) : std::make_shared<GuidedModel>(model.unet, cfg);
+}
+
+GuidanceBase load_guidance_base(const std::string& dir_or_file, const c10::Device& device, bool use_ema) {
+  GuidanceBase b;
+  if (is_diffusers_folder(dir_or_file)) {
+    b.imported = true;
+    b.diffusers = std::make_shared<DiffusersModel>(load_diffusers_model(dir_or_file, device));
+    b.path = b.diffusers->folder.root;
+    b.fingerprint = diffusers_fingerprint(b.diffusers->folder);
+    b.model.schedule = b.diffusers->schedule;
+    b.model.class_names = b.diffusers->class_names;
+    b.model.meta = b.diffusers->meta();
+    b.channels = b.diffusers->unet_config.in_channels;
+    b.image_size = b.diffusers->unet_config.image_size();
+    return b;
+  }
+  b.path = absolute_path(checkpoint_path(dir_or_file));
+  b.fingerprint = file_fingerprint(b.path);
+  b.model = load_diffusion_model(b.path, device, use_ema);
+  const auto& u = b.model.unet->config();
+  b.channels = u.in_channels;
+  b.image_size = u.image_size;
+  b.null_class = u.null_class();
+  return b;
+}
+
 LoadedGuided load_guided_model(const std::string& dir_or_file, const c10::Device& device, bool use_ema) {
   std::string path = checkpoint_path(dir_or_file);
   LoadedGuided out;
@@ -69,13 +101,15 @@ LoadedGuided load_guided_model(const std::string& dir_or_file, const c10::Device
   std::string base_path = b.at("path").get<std::string>();
   if (!file_exists(base_path))
     throw std::runtime_error(path + ": its base checkpoint " + base_path + " is missing");
-  std::string fp = file_fingerprint(base_path);
-  if (fp != b.value("fingerprint", fp))
+  auto gb = load_guidance_base(base_path, device, b.value("weights", std::string("ema")) == "ema");
+  if (gb.fingerprint != b.value("fingerprint", gb.fingerprint))
     throw std::runtime_error(path + ": base checkpoint " + base_path +
                              " changed since this guided model was trained (fingerprint mismatch)");
-  out.base = load_diffusion_model(base_path, device, b.value("weights", std::string("ema")) == "ema");
+  out.base = gb.model;
+  out.imported_base = gb.diffusers;
+  out.null_class = gb.null_class;
   GuidanceConfig gcfg = out.meta.at("guidance").get<GuidanceConfig>();
-  out.model = std::make_shared<GuidedModel>(out.base.unet, gcfg);
+  out.model = gb.guided(gcfg);
   auto named = out.model->g->trainable_parameters();
   std::vector<at::Tensor> dst;
   for (auto& kv : named) dst.push_back(kv.second);

@@ -10,6 +10,7 @@
 
 #include "invdiff/guidance.h"
 #include "train/checkpoint.h"
+#include "train/diffusers_checkpoint.h"
 
 namespace torch::optim { class Optimizer; }
 
@@ -23,9 +24,25 @@ void save_guided_checkpoint(const std::string& path, const GuidanceModule& g, co
 void load_guided_tensors(const std::string& path, const std::string& key, const GuidanceModule& g,
                          std::vector<at::Tensor>& dst);
 
+// The frozen base of the min step: an invdiff checkpoint or an imported diffusers folder.
+struct GuidanceBase {
+  std::string path;         // absolute: the checkpoint file, or the diffusers folder
+  std::string fingerprint;  // of the file(s) that define it
+  bool imported = false;    // a diffusers folder
+  DiffusionModel model;     // invdiff: the model; diffusers: its schedule, class names, meta only
+  std::shared_ptr<DiffusersModel> diffusers;  // diffusers: the network and its configs
+  int64_t channels = 0, image_size = 0;
+  int64_t null_class = -1;  // -1: no unconditional class (no condition dropout, no CFG)
+  nlohmann::json unet_config() const;  // what guided checkpoints record as base.unet
+  std::shared_ptr<GuidedModel> guided(const GuidanceConfig& cfg) const;
+};
+GuidanceBase load_guidance_base(const std::string& dir_or_file, const c10::Device& device, bool use_ema = true);
+
 struct LoadedGuided {
   DiffusionModel base;                  // the frozen base, as used in training (its EMA weights)
   std::shared_ptr<GuidedModel> model;   // base + G_psi, eval mode, on the device
+  std::shared_ptr<DiffusersModel> imported_base;  // when the base is a diffusers folder
+  int64_t null_class = -1;
   nlohmann::json meta;
 };
 // Loads base + G_psi. Throws when the base checkpoint is missing or its fingerprint changed.

@@ -27,6 +27,9 @@ at::Tensor generate(const EpsFn& eps_fn, const NoiseSchedule& sch, int64_t null_
                                 human_number(opt.cfg_scale) + ")");
   if (opt.batch_size < 1) throw std::invalid_argument("generation batch size must be >= 1");
   (void)sampling_timesteps(sch.T(), opt.sampler.steps);  // refuses steps outside [1, T] before any work
+  if (opt.cfg_scale != 1.0 && null_class < 0)
+    throw std::invalid_argument("this model has no unconditional (null) class: classifier-free guidance needs "
+                                "--cfg-scale 1");
   EpsFn f = with_cfg(eps_fn, opt.cfg_scale, null_class);
   const int64_t n = static_cast<int64_t>(labels.size());
   std::vector<uint64_t> seeds;

@@ -13,6 +13,7 @@
 
 #include "core/csv.h"
 #include "core/fs.h"
+#include "data/dataset.h"
 #include "experiment/bench.h"
 #include "experiment/experiment.h"
 #include "experiment/recipes.h"
@@ -282,6 +283,25 @@ TEST_F(TinyBench, GrouperAndResidualPoolRetagTheInvdiffRow) {
   auto os = nlohmann::json::parse(read_text(out("seed0/invdiff_otsu_pool0/groups/summary.json")));
   EXPECT_EQ(os["grouper"]["method"], "otsu");
   EXPECT_EQ(os["score"]["residual_pool"], 0);
+}
+
+// bench -m takes a diffusers folder: the base row samples it, the invdiff row debiases it; the
+// reweighting baseline (a fine-tune of an invdiff checkpoint) is refused naming the folder.
+TEST_F(TinyBench, ImportedDiffusersBaseRunsTheGuidedRows) {
+  const std::string hf = path("hf_base");
+  write_tiny_unet2d(hf, load_dataset(path("cfm")).class_names);
+  BenchOptions o = options();
+  o.out = path("hf_bench");
+  o.base = hf;
+  o.seeds = 1;
+  o.rows = {BenchRow::Base, BenchRow::Invdiff};
+  auto b = run_bench(o, torch::kCPU, false);
+  EXPECT_EQ(b["base"], hf);
+  EXPECT_TRUE(file_exists(join_path(o.out, "seed0/invdiff_steps4/guided/checkpoint.pt")));
+  EXPECT_TRUE(file_exists(join_path(o.out, "bench_steps4.md")));
+  o.rows = {BenchRow::Reweight};
+  EXPECT_NE(error_of([&] { run_bench(o, torch::kCPU, false); }).find("fine-tunes an invdiff checkpoint, not a diffusers folder"),
+            std::string::npos);
 }
 
 // Row names are parsed at the CLI edge: an unknown one is refused with the choices.
