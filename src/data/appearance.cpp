@@ -92,17 +92,26 @@ std::vector<std::string> appearance_value_names(AppearanceKind kind, int K, cons
   throw std::logic_error("attribute without names");
 }
 
+std::vector<std::vector<std::string>> appearance_value_table(const std::vector<AppearanceKind>& kinds, int K,
+                                                             const std::vector<Colour>& palette) {
+  std::vector<std::vector<std::string>> names;
+  for (size_t a = 0; a < kinds.size(); ++a) {
+    for (size_t b = 0; b < a; ++b)
+      if (kinds[a] == kinds[b]) throw std::invalid_argument("attribute " + enum_name(kinds[a]) + " given twice");
+    names.push_back(appearance_value_names(kinds[a], K, palette));  // checks K
+  }
+  return names;
+}
+
 at::Tensor render_appearance(const at::Tensor& grey, const std::vector<AppearanceKind>& kinds,
                              const std::vector<std::vector<int64_t>>& values, int K,
                              const std::vector<Colour>& palette) {
   TORCH_CHECK(grey.dim() == 3 && grey.size(1) == 28 && grey.size(2) == 28, "render_appearance expects [N, 28, 28]");
   if (kinds.size() != values.size()) throw std::invalid_argument("render_appearance: one value list per attribute");
+  appearance_value_table(kinds, K, palette);
   for (size_t a = 0; a < kinds.size(); ++a) {
-    appearance_value_names(kinds[a], K, palette);  // checks K
     if (static_cast<int64_t>(values[a].size()) != grey.size(0))
       throw std::invalid_argument("render_appearance: one value per image for attribute " + enum_name(kinds[a]));
-    for (size_t b = 0; b < a; ++b)
-      if (kinds[a] == kinds[b]) throw std::invalid_argument("attribute " + enum_name(kinds[a]) + " given twice");
     for (int64_t v : values[a])
       if (v < 0 || v >= K) throw std::invalid_argument("render_appearance: a value outside 0..K-1");
   }

@@ -30,6 +30,12 @@ constexpr int kMaxAttributeValues = 6;
 // The names of an attribute's K values (colour: the palette's names), e.g. "bright", "dim".
 std::vector<std::string> appearance_value_names(AppearanceKind kind, int K, const std::vector<Colour>& palette);
 
+// The value names of each attribute in `kinds` (appearance_value_names), after checking the list:
+// K in range for every kind, no kind given twice. What render_appearance and the cfmnist builder
+// both check, so a bad list fails before any image is read.
+std::vector<std::vector<std::string>> appearance_value_table(const std::vector<AppearanceKind>& kinds, int K,
+                                                             const std::vector<Colour>& palette);
+
 // Renders grey garments [N, 28, 28] uint8 with, per attribute a, the value values[a][i] of image i
 // -> [N, 3, 28, 28] float in [0, 1]. Garments are white unless colour is an attribute. Order:
 // geometry (scale, position), stroke, blur, then intensity (brightness, colour), then the

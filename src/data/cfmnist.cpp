@@ -128,12 +128,7 @@ void build_cfmnist(const CfmnistConfig& cfg, const std::string& out_dir, bool pr
       std::find(cfg.attributes.begin(), cfg.attributes.end(), AppearanceKind::Colour) != cfg.attributes.end();
   const int K = has_colour ? static_cast<int>(palette.size()) : cfg.K;
   if (cfg.attributes.empty()) throw std::invalid_argument("cfmnist: no attribute given");
-  std::vector<std::vector<std::string>> value_names;
-  for (auto kind : cfg.attributes) value_names.push_back(appearance_value_names(kind, K, palette));  // checks K, repeats
-  for (size_t a = 0; a < cfg.attributes.size(); ++a)
-    for (size_t b = 0; b < a; ++b)
-      if (cfg.attributes[a] == cfg.attributes[b])
-        throw std::invalid_argument("cfmnist: attribute " + enum_name(cfg.attributes[a]) + " given twice");
+  const auto value_names = appearance_value_table(cfg.attributes, K, palette);  // checks K and repeats
   if (cfg.classes.empty()) throw std::invalid_argument("cfmnist: no classes given");
   for (int c : cfg.classes)
     if (c < 0 || c > 9) throw std::invalid_argument("cfmnist: class index out of range 0-9: " + std::to_string(c));

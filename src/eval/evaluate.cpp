@@ -211,6 +211,12 @@ void write_sample_grid(const std::string& path, const at::Tensor& images, const 
   write_png(path, make_grid(torch::stack(tiles), static_cast<int>(per_row)), {{"parameters", params.dump()}});
 }
 
+// A classifier's validation accuracy from its checkpoint meta, or null when it recorded none.
+nlohmann::json val_accuracy(const Classifier& c) {
+  if (c.meta.contains("val") && c.meta["val"].is_object()) return c.meta["val"].value("accuracy", 0.0);
+  return nullptr;
+}
+
 }  // namespace
 
 std::string default_classifier_dir(const std::string& out_dir) {
@@ -296,10 +302,8 @@ nlohmann::json evaluate(const EvalOptions& opt, const std::string& out_dir, cons
     Judged jd;
     jd.column = ac.column;
     jd.names = ac.class_names;
-    nlohmann::json acc = nullptr;
-    if (ac.meta.contains("val") && ac.meta["val"].is_object()) acc = ac.meta["val"].value("accuracy", 0.0);
     jd.describe = {{"kind", "classifier"}, {"path", ac.path}, {"column", ac.column}, {"classes", jd.names},
-                   {"val_accuracy", acc}};
+                   {"val_accuracy", val_accuracy(ac)}};
     judge_with(ac.predict(set.images, opt.batch_size).argmax(1), std::move(jd));
   }
   if (judged.empty())
@@ -341,9 +345,7 @@ nlohmann::json evaluate(const EvalOptions& opt, const std::string& out_dir, cons
   j["generation"] = set.generation;
   j["reference"] = {{"data", opt.data_dir}, {"split", opt.ref_split}, {"n", set.reference.size(0)}};
   j["features"] = fx.describe();
-  nlohmann::json val_acc = nullptr;
-  if (judge.meta.contains("val") && judge.meta["val"].is_object()) val_acc = judge.meta["val"].value("accuracy", 0.0);
-  j["classifier"] = {{"path", judge.path}, {"column", judge.column}, {"val_accuracy", val_acc}};
+  j["classifier"] = {{"path", judge.path}, {"column", judge.column}, {"val_accuracy", val_accuracy(judge)}};
   j["attribute"] = judged.empty() ? nlohmann::json{{"kind", "none"}} : judged[0].describe;  // the first (shares below)
   j["attributes"] = attrs;
   j["kid_subsets"] = kid.subsets;

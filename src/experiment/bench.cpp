@@ -49,6 +49,9 @@ std::string row_label(BenchRow row, const Preset& pr) {
   throw std::logic_error("bench: a row without a label");
 }
 
+// A --set of the invdiff row's max step (groups_cfg.*); every other key is a min-step setting.
+bool is_max_step_setting(const std::string& set) { return set.rfind("groups_cfg.", 0) == 0; }
+
 Recipe recipe_for(BenchRow row, const Preset& pr, const BenchOptions& opt) {
   Recipe r = row == BenchRow::Erm ? erm_recipe(pr)
              : row == BenchRow::Official ? official_recipe(pr)
@@ -63,7 +66,7 @@ Recipe recipe_for(BenchRow row, const Preset& pr, const BenchOptions& opt) {
   }
   std::vector<std::string> min_step_settings, max_step_settings;
   for (const auto& set : opt.settings)
-    (set.rfind("groups_cfg.", 0) == 0 ? max_step_settings : min_step_settings).push_back(set);
+    (is_max_step_setting(set) ? max_step_settings : min_step_settings).push_back(set);
   if (row == BenchRow::Erm || row == BenchRow::Invdiff || row == BenchRow::Oracle) r = with_settings(r, min_step_settings);
   if (row == BenchRow::Invdiff) r = with_settings(r, max_step_settings);
   if (opt.groups && opt.grouper && *opt.grouper != GrouperKind::Std)
@@ -245,14 +248,14 @@ nlohmann::json run_bench(const BenchOptions& opt, const c10::Device& device, boo
   if (opt.lambda) train_tag += "_lambda" + short_num(*opt.lambda);
   if (opt.variant) train_tag += "_" + enum_name(*opt.variant);
   for (const auto& set : opt.settings)
-    if (set.rfind("groups_cfg.", 0) != 0) train_tag += setting_tag(set);
+    if (!is_max_step_setting(set)) train_tag += setting_tag(set);
   // Only the invdiff row's groups change: the other rows keep their cells.
   std::string groups_tag = opt.groups ? "_G" + std::to_string(*opt.groups) : "";
   if (opt.refine_draws) groups_tag += "_refine" + std::to_string(*opt.refine_draws);
   if (opt.grouper) groups_tag += "_" + enum_name(*opt.grouper);
   if (opt.residual_pool) groups_tag += "_pool" + std::to_string(*opt.residual_pool);
   for (const auto& set : opt.settings)
-    if (set.rfind("groups_cfg.", 0) == 0) groups_tag += setting_tag(set);
+    if (is_max_step_setting(set)) groups_tag += setting_tag(set);
   if (opt.guidance_ratio) eval_tag = "_r" + short_num(*opt.guidance_ratio);
   const std::string table = "bench" + train_tag + groups_tag + eval_tag;
   bench["table"] = table;
@@ -285,7 +288,8 @@ nlohmann::json run_bench(const BenchOptions& opt, const c10::Device& device, boo
                               : row == BenchRow::Invdiff ? train_tag + groups_tag
                               : guided                   ? train_tag
                                                          : "";
-      const std::string dir = join_path(join_path(opt.out, "seed" + std::to_string(s)), name + tag);
+      const std::string seed_dir = join_path(opt.out, "seed" + std::to_string(s));
+      const std::string dir = join_path(seed_dir, name + tag);
       const std::string eval_dir = join_path(dir, guided ? "eval" + eval_tag : "eval");
       std::printf("bench: seed %d, %s\n", s, row_label(row, pr).c_str());
       nlohmann::json m, cell;
@@ -300,8 +304,7 @@ nlohmann::json run_bench(const BenchOptions& opt, const c10::Device& device, boo
         r.debias.seed = seed;
         // The max step depends only on the groups' knobs: cells that change only the min step share it.
         const std::string groups_dir =
-            join_path(join_path(join_path(opt.out, "seed" + std::to_string(s)),
-                                name + (row == BenchRow::Invdiff ? groups_tag : "")), "groups");
+            join_path(join_path(seed_dir, name + (row == BenchRow::Invdiff ? groups_tag : "")), "groups");
         auto made = ex.make_model(dir, base, r, groups_dir);
         train_seconds = num_or_nan(made["train"]["seconds"]);
         if (made.contains("groups")) train_seconds += num_or_nan(made["groups"]["seconds"]);

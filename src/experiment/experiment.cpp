@@ -90,19 +90,23 @@ nlohmann::json Experiment::attribute_classifiers(const std::string& out) {
     ClassifierTrainConfig cfg;
     cfg.column = col;
     cfg.augment = false;  // flips and shifts would change position-like attributes
-    nlohmann::json key = {{"stage", "attribute classifier"}, {"data", data_fingerprint()}, {"train", config_key(cfg)}};
-    auto st = stage_state(dir, key, "checkpoint.pt");
-    if (st.status != StageStatus::Done) {
-      stage_begin(dir, key);
-      ClassifierTrainResult r;
-      train_classifier(data_dir_, cfg, dir, device_, progress_, &r);
-      st.result = {{"val_accuracy", r.val_accuracy}, {"seconds", r.seconds}};
-      stage_finish(dir, key, "checkpoint.pt", st.result);
-    }
+    res[col] = classifier_stage(dir, {{"stage", "attribute classifier"}, {"data", data_fingerprint()},
+                                      {"train", config_key(cfg)}}, cfg);
     attr_classifiers_.push_back(checkpoint_path(dir));
-    res[col] = st.result;
   }
   return res;
+}
+
+nlohmann::json Experiment::classifier_stage(const std::string& dir, const nlohmann::json& key,
+                                            const ClassifierTrainConfig& cfg) {
+  auto st = stage_state(dir, key, "checkpoint.pt");
+  if (st.status == StageStatus::Done) return st.result;
+  stage_begin(dir, key);
+  ClassifierTrainResult r;
+  train_classifier(data_dir_, cfg, dir, device_, progress_, &r);
+  st.result = {{"val_accuracy", r.val_accuracy}, {"seconds", r.seconds}};
+  stage_finish(dir, key, "checkpoint.pt", st.result);
+  return st.result;
 }
 
 void Experiment::ensure_cfmnist() {
@@ -126,18 +130,9 @@ nlohmann::json Experiment::base(const std::string& dir, const UNetConfig& unet, 
 }
 
 nlohmann::json Experiment::classifier(const std::string& dir) {
-  nlohmann::json key = {{"stage", "classifier"}, {"data", data_fingerprint()}};
-  auto st = stage_state(dir, key, "checkpoint.pt");
-  if (st.status != StageStatus::Done) {
-    stage_begin(dir, key);
-    ClassifierTrainConfig cfg;
-    ClassifierTrainResult r;
-    train_classifier(data_dir_, cfg, dir, device_, progress_, &r);
-    st.result = {{"val_accuracy", r.val_accuracy}, {"seconds", r.seconds}};
-    stage_finish(dir, key, "checkpoint.pt", st.result);
-  }
+  auto res = classifier_stage(dir, {{"stage", "classifier"}, {"data", data_fingerprint()}}, ClassifierTrainConfig{});
   classifier_ = checkpoint_path(dir);
-  return st.result;
+  return res;
 }
 
 nlohmann::json Experiment::groups(const std::string& dir, const std::string& base_dir, const Recipe& r) {
@@ -158,7 +153,7 @@ nlohmann::json Experiment::groups(const std::string& dir, const std::string& bas
   auto t0 = std::chrono::steady_clock::now();
   nlohmann::json summary;
   if (r.groups == GroupsMode::Oracle) {
-    summary = write_oracle_groups(train(), data_dir_, oracle_columns(r), dir, ro);
+    summary = write_oracle_groups(train(), data_dir_, key["columns"].get<std::vector<std::string>>(), dir, ro);
   } else {
     auto model = load_denoiser(base_dir, device_, r.groups_cfg.use_ema);
     summary = infer_groups(train(), &model, r.groups_cfg, dir, device_, progress_, ro);
@@ -212,13 +207,14 @@ nlohmann::json Experiment::reweight(const std::string& dir, const std::string& b
   cfg.seed = r.debias.seed;
   auto meta = read_checkpoint_meta(checkpoint_path(base_dir));
   UNetConfig unet = meta.at("unet").get<UNetConfig>();
+  const auto columns = oracle_columns(r);
   nlohmann::json key = {{"stage", "reweight"}, {"data", data_fingerprint()}, {"base", ckpt_fp(base_dir)},
-                        {"columns", oracle_columns(r)}, {"train", config_key(cfg)}};
+                        {"columns", columns}, {"train", config_key(cfg)}};
   auto st = stage_state(dir, key, "checkpoint.pt");
   if (st.status == StageStatus::Done) return st.result;
   stage_begin(dir, key);
   // The labelled baseline reads the attribute columns (like the oracle rows).
-  auto w = inverse_frequency_weights(load_metadata(data_dir_, "train"), train().files, oracle_columns(r));
+  auto w = inverse_frequency_weights(load_metadata(data_dir_, "train"), train().files, columns);
   auto res = train_diffusion(train(), unet, cfg, dir, /*resume=*/true, device_, progress_, -1, w);
   int64_t params = UNet(unet)->num_parameters();
   auto lr = logged_run(dir);

@@ -20,6 +20,8 @@
 
 namespace invdiff {
 
+struct ClassifierTrainConfig;
+
 // Shared context of one run: where the data lives, the device, the evaluation classifier.
 class Experiment {
  public:
@@ -64,6 +66,9 @@ class Experiment {
                             const std::string& groups_dir = "");
 
  private:
+  // A classifier trained on data_dir_ into dir as a resumable stage under `key`; returns its result.
+  nlohmann::json classifier_stage(const std::string& dir, const nlohmann::json& key, const ClassifierTrainConfig& cfg);
+
   std::string data_dir_;
   std::vector<std::string> attr_classifiers_;
   c10::Device device_;
