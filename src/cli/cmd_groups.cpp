@@ -43,6 +43,12 @@ void print_summary(const nlohmann::json& s, int64_t n) {
   }
   std::printf("grouper %.1f s, spread of group means %.4f\n", s["seconds"]["grouper"].get<double>(),
               s["spread"].get<double>());
+  const auto& gr = s["grouper"];
+  if (gr.contains("conditions") && gr["clusters"].is_string()) {
+    std::printf("clusters per condition chosen by BIC:");
+    for (const auto& c : gr["conditions"]) std::printf(" %ld", (long)c["k"].get<int64_t>());
+    std::printf("\n");
+  }
 }
 
 void print_report(const nlohmann::json& rep, const std::string& out) {
@@ -100,6 +106,17 @@ void add_groups_command(CLI::App& app, GlobalOptions& g) {
       ->check(in_range(1, 64))->capture_default_str();
   cmd->add_flag("--no-whiten", o->no_whiten, "cluster grouper: plain Euclidean 2-means (default: whitened by the "
                 "low side's covariance)");
+  cmd->add_flag("--robust-whiten", o->cfg.cluster.robust, "cluster grouper: whiten by a robust covariance of the "
+                "whole condition and also start 2-means from the far rows (finds a minority that scores low)");
+  add_enum(cmd, "--cluster-features", o->cfg.cluster_features,
+           "cluster grouper: residual (the pooled error), hidden (the model's bottleneck activation) or both");
+  cmd->add_option("--hidden-t", o->cfg.hidden_t_fraction, "cluster grouper with hidden features: take them at "
+                  "t = f T in a pass of their own (f in [0, 1); default: at the score's timesteps)")
+      ->check(in_range(0.0, 0.999999));
+  cmd->add_option("--clusters", o->cfg.cluster.clusters, "cluster grouper: clusters per condition (0: chosen per "
+                  "condition by BIC, 1..--max-clusters)")->check(in_range(0, 64))->capture_default_str();
+  cmd->add_option("--max-clusters", o->cfg.cluster.max_clusters, "cluster grouper with --clusters 0: the most clusters "
+                  "per condition")->check(in_range(1, 64))->capture_default_str();
   cmd->add_option("--grouper-steps", o->cfg.grouper_opt.steps, "full-batch Adam steps")->check(non_negative())->capture_default_str();
   cmd->add_option("--grouper-lr", o->cfg.grouper_opt.lr, "grouper Adam learning rate")->check(positive())->capture_default_str();
   cmd->add_option("-c,--min-weight", o->cfg.grouper_opt.c, "weight c of the min_{i,g}(l_i W_ig) term")->capture_default_str();
@@ -128,8 +145,17 @@ void add_groups_command(CLI::App& app, GlobalOptions& g) {
                  {"-M", "--timesteps", "--select-timestep", "--global-standardise"}, "it applies to --score multi-t only");
     refuse_given(cmd, !c.score.timesteps.empty(), {"-M"}, "--timesteps lists the timesteps");
     refuse_given(cmd, c.refine_draws == 0, {"--select-samples"}, "it applies to --refine-draws K > 0 only");
-    refuse_given(cmd, c.grouper != GrouperKind::Cluster, {"--feature-pool", "--no-whiten"},
+    refuse_given(cmd, c.grouper != GrouperKind::Cluster,
+                 {"--feature-pool", "--no-whiten", "--cluster-features", "--clusters", "--max-clusters", "--robust-whiten",
+                  "--hidden-t"},
                  "it applies to --grouper cluster only");
+    refuse_given(cmd, c.cluster.clusters != 0, {"--max-clusters"}, "it applies to --clusters 0 only");
+    refuse_given(cmd, o->no_whiten, {"--robust-whiten"}, "--no-whiten turns whitening off");
+    refuse_given(cmd, c.cluster_features == ClusterFeatures::Hidden, {"--feature-pool"},
+                 "--cluster-features hidden uses no residual features");
+    refuse_given(cmd, c.cluster_features == ClusterFeatures::Residual, {"--hidden-t"},
+                 "it applies to --cluster-features hidden or both");
+    refuse_given(cmd, !o->scores_in.empty(), {"--hidden-t"}, "--scores reads the features instead of computing them");
     refuse_given(cmd, c.grouper != GrouperKind::Std, {"--grouper-steps", "--grouper-lr", "--min-weight"},
                  "it applies to --grouper std only");
     refuse_given(cmd, o->no_images, {"--per-group"}, "--no-images writes no group grids");

@@ -12,6 +12,12 @@
 
 namespace invdiff {
 
+// eps, and the network's bottleneck activation [B, C, h, w] (its middle block's output, the
+// "h-space" known to carry semantic attributes) written to *hidden: what the max step clusters
+// on besides the error. No autograd.
+using EpsHiddenFn =
+    std::function<at::Tensor(const at::Tensor& x, const at::Tensor& t, const at::Tensor& y, at::Tensor* hidden)>;
+
 struct Denoiser {
   EpsFn eps;                             // no autograd
   NoiseSchedule schedule;
@@ -19,6 +25,7 @@ struct Denoiser {
   int64_t channels = 0, image_size = 0;  // square images [channels, image_size, image_size]
   std::string path;                      // the checkpoint it was loaded from (absolute)
   std::string kind;                      // e.g. "diffusion" or "guided"
+  EpsHiddenFn eps_hidden;                // empty when the model exposes no bottleneck (guided)
 };
 
 }  // namespace invdiff

@@ -4,11 +4,10 @@
 #include <cstdint>
 #include <vector>
 
+#include "core/shares.h"
+
 namespace invdiff {
 
-double bias_from_shares(const std::vector<double>& f);
-// counts[k] -> shares; an all-zero row scores 0 (no evidence either way) and is flagged by callers.
-std::vector<double> shares_from_counts(const std::vector<int64_t>& counts);
 
 struct BiasReport {
   std::vector<std::vector<double>> shares;  // per prompt, per attribute class

@@ -11,6 +11,28 @@
 
 namespace invdiff {
 
+namespace {
+// The cluster grouper's summary.json "grouper" entry in words: features, how k was set, the k's.
+std::string cluster_description(const nlohmann::json& g) {
+  std::string feats;
+  const std::string kind = g.value("features", std::string("residual"));
+  if (kind != "hidden" && g.contains("feature_pool"))
+    feats = "each sample's residual pooled to " + std::to_string(g["feature_pool"].get<int>()) + " x " +
+            std::to_string(g["feature_pool"].get<int>()) + " per channel (the direction of the model's error)";
+  else if (kind != "hidden")
+    feats = "each sample's pooled residual (the direction of the model's error)";
+  if (kind != "residual") feats += std::string(feats.empty() ? "" : " and ") + "its bottleneck activation (what the model represents)";
+  std::string how = "the Otsu split of the score within each prompt, refined by 2-means on " + feats;
+  if (g.value("clusters", nlohmann::json()).is_string()) {
+    std::string ks;
+    for (const auto& c : g.value("conditions", nlohmann::json::array()))
+      ks += (ks.empty() ? "" : ", ") + std::to_string(c.value("k", 1));
+    how += ", bisected further while BIC improves (clusters per prompt, chosen without labels: " + ks + ")";
+  }
+  return how;
+}
+}  // namespace
+
 std::string fmt_num(const nlohmann::json& v, int digits) {
   if (!v.is_number()) return "-";
   char b[32];
@@ -174,9 +196,7 @@ void write_run_report(const std::string& out, const nlohmann::json& run) {
     desc += "; the loss is that of the residual pooled to " + std::to_string(gr["score"]["residual_pool"].get<int>()) +
             " x " + std::to_string(gr["score"]["residual_pool"].get<int>()) + " per channel (its low band)";
   if (gr.contains("grouper") && gr["grouper"].value("method", std::string()) == "cluster")
-    desc += ". Groups: the Otsu split of the score within each prompt, refined by 2-means on each sample's residual "
-            "pooled to " + std::to_string(gr["grouper"]["feature_pool"].get<int>()) + " x " +
-            std::to_string(gr["grouper"]["feature_pool"].get<int>()) + " per channel (the direction of the model's error)";
+    desc += ". Groups: " + cluster_description(gr["grouper"]);
   if (gr.contains("minority") && gr["minority"].contains("auc_score"))
     desc += ". Reported only (the grouping never read it): AUC of the score against the minority flag " +
             fmt_num(gr["minority"]["auc_score"]) + ".";

@@ -2,6 +2,8 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
+#include <cmath>
 #include <set>
 #include <stdexcept>
 
@@ -10,25 +12,107 @@
 namespace invdiff {
 
 namespace {
-// Lloyd's 2-means on F [n, D] from the boolean start `high` [n]; returns the final assignment.
-// A step that would empty a side (e.g. all features equal) is not taken: the previous split stays.
-at::Tensor two_means(const at::Tensor& F, at::Tensor high, int max_iter) {
+at::Tensor counts_of(const at::Tensor& assign, int64_t k) { return torch::bincount(assign, {}, k); }
+
+// [k, D] cluster means of F [n, D] under assign [n] (every cluster non-empty).
+at::Tensor centroids(const at::Tensor& F, const at::Tensor& assign, int64_t k) {
+  auto C = torch::zeros({k, F.size(1)}, F.options()).index_add_(0, assign, F);
+  return C / counts_of(assign, k).to(F.scalar_type()).unsqueeze(1);
+}
+
+// [n, k] squared distances, one centroid at a time (ties go to the lower index).
+at::Tensor sq_dist(const at::Tensor& F, const at::Tensor& C) {
+  std::vector<at::Tensor> d;
+  for (int64_t j = 0; j < C.size(0); ++j) d.push_back((F - C[j]).pow(2).sum(1));
+  return torch::stack(d, 1);
+}
+
+double sse_of(const at::Tensor& F, const at::Tensor& assign, int64_t k) {
+  return (F - centroids(F, assign, k).index_select(0, assign)).pow(2).sum().item<double>();
+}
+
+// Lloyd's k-means on F from assign (int64 in 0..k-1, every cluster non-empty). A step that would
+// empty a cluster is not taken: the previous assignment stays.
+at::Tensor lloyd(const at::Tensor& F, at::Tensor assign, int64_t k, int max_iter) {
   for (int it = 0; it < max_iter; ++it) {
-    auto n_hi = high.sum().item<int64_t>();
-    if (n_hi == 0 || n_hi == high.size(0)) break;
-    auto c_hi = F.index({high}).mean(0);
-    auto c_lo = F.index({high.logical_not()}).mean(0);
-    auto next = (F - c_hi).pow(2).sum(1) < (F - c_lo).pow(2).sum(1);
-    const auto n_next = next.sum().item<int64_t>();
-    if (n_next == 0 || n_next == next.size(0) || next.equal(high)) break;  // keep a two-sided split
-    high = next;
+    auto next = sq_dist(F, centroids(F, assign, k)).argmin(1);
+    if ((counts_of(next, k) == 0).any().item<bool>() || next.equal(assign)) break;
+    assign = next;
   }
-  return high;
+  return assign;
+}
+
+// The best (k + 1)-clustering reachable by bisecting one cluster of `assign`: cluster j is cut
+// at its mean along its first principal direction, refined by 2-means inside j, then Lloyd runs
+// on all k + 1 clusters; the candidate with the lowest SSE wins. Undefined when no cluster can
+// be cut (every cluster a single point or all its rows equal).
+at::Tensor bisect(const at::Tensor& F, const at::Tensor& assign, int64_t k, int max_iter) {
+  at::Tensor best;
+  double best_sse = INFINITY;
+  for (int64_t j = 0; j < k; ++j) {
+    auto idx = (assign == j).nonzero().squeeze(1);
+    if (idx.size(0) < 2) continue;
+    auto sub = F.index_select(0, idx);
+    sub = sub - sub.mean(0);
+    auto [U, S, Vh] = torch::linalg_svd(sub, /*full_matrices=*/false);
+    if (S[0].item<double>() <= 0) continue;
+    auto local = (sub.matmul(Vh[0]) > 0).to(torch::kInt64);
+    const int64_t n_side = local.sum().item<int64_t>();
+    if (n_side == 0 || n_side == idx.size(0)) continue;
+    local = lloyd(sub, local, 2, max_iter);
+    auto cand = assign.clone();
+    cand.index_put_({idx.index({local == 1})}, k);
+    cand = lloyd(F, cand, k + 1, max_iter);
+    const double s = sse_of(F, cand, k + 1);
+    if (s < best_sse) best_sse = s, best = cand;
+  }
+  return best;
+}
+
+// x -> L^-1 x for rows of X with L L^T = C (+ a ridge of 1e-6 of its mean variance).
+at::Tensor whiten_by(const at::Tensor& X, at::Tensor C) {
+  const int64_t D = X.size(1);
+  C = C.reshape({D, D});  // cov of one variable is a scalar
+  C = C + torch::eye(D, torch::kFloat64) * (1e-6 * C.diagonal().mean().item<double>() + 1e-300);
+  return torch::linalg_solve_triangular(torch::linalg_cholesky(C), X.t(), /*upper=*/false).t();
+}
+
+// MCD C-steps: the mean and covariance of the h = 3/4 of rows nearest the current centre in
+// Mahalanobis distance, repeated until that subset stops changing (at most 20 times). A minority
+// cluster of up to a quarter of the rows does not enter the estimate.
+std::pair<at::Tensor, at::Tensor> robust_location_scatter(const at::Tensor& X) {
+  const int64_t n = X.size(0), h = std::max<int64_t>(X.size(1) + 1, (3 * n + 3) / 4);
+  auto mu = X.mean(0);
+  auto C = torch::cov(X.t());
+  at::Tensor subset;
+  for (int it = 0; it < 20 && h < n; ++it) {
+    auto d = whiten_by(X - mu, C).pow(2).sum(1);
+    auto next = std::get<0>(torch::sort(std::get<1>(d.topk(h, 0, /*largest=*/false))));
+    if (subset.defined() && next.equal(subset)) break;
+    subset = next;
+    auto Xs = X.index_select(0, subset);
+    mu = Xs.mean(0);
+    C = torch::cov(Xs.t());
+  }
+  return {mu, C};
 }
 }  // namespace
 
-at::Tensor cluster_groups(const at::Tensor& features_in, const at::Tensor& score_in, const at::Tensor& labels_in,
-                          const ClusterOptions& opt) {
+double cluster_bic(const at::Tensor& F, const at::Tensor& assign, int64_t k) {
+  const double n = static_cast<double>(F.size(0)), D = static_cast<double>(F.size(1));
+  const double s2 = std::max(sse_of(F, assign, k) / (n * D), 1e-300);
+  double ll = -n * D / 2 * (std::log(2 * M_PI * s2) + 1);
+  auto counts = counts_of(assign, k).to(torch::kFloat64);
+  for (int64_t j = 0; j < k; ++j) {
+    const double nj = counts[j].item<double>();
+    if (nj > 0) ll += nj * std::log(nj / n);
+  }
+  const double p = (k - 1) + k * D + 1;
+  return ll - p / 2 * std::log(n);
+}
+
+ClusterResult cluster_groups(const at::Tensor& features_in, const at::Tensor& score_in, const at::Tensor& labels_in,
+                             const ClusterOptions& opt) {
   auto F = features_in.to(torch::kCPU, torch::kFloat64);
   auto score = score_in.to(torch::kCPU, torch::kFloat64).contiguous();
   auto labels = labels_in.to(torch::kCPU, torch::kInt64).contiguous();
@@ -36,38 +120,91 @@ at::Tensor cluster_groups(const at::Tensor& features_in, const at::Tensor& score
   if (F.dim() != 2 || F.size(0) != N || labels.size(0) != N)
     throw std::invalid_argument("cluster grouper: features [N, D], scores [N] and labels [N] must agree in N");
   if (!torch::isfinite(F).all().item<bool>())
-    throw std::invalid_argument("cluster grouper: the residual features hold NaN or inf");
+    throw std::invalid_argument("cluster grouper: the features hold NaN or inf");
+  if (opt.clusters < 0 || opt.max_clusters < 1 || (opt.clusters == 0 && opt.max_clusters > 64) || opt.clusters > 64)
+    throw std::invalid_argument("cluster grouper: clusters must be 0 (chosen) or 1..64, max clusters 1..64");
   const int64_t D = F.size(1);
-  auto W = torch::zeros({N, 2}, torch::kFloat64);
-  W.select(1, 0).fill_(1.0);
+  const int64_t k_top = opt.clusters > 0 ? opt.clusters : opt.max_clusters;
+  auto col = torch::zeros({N}, torch::kInt64);  // each row's column (score rank within its condition)
+  int64_t K = 1;
+  ClusterResult out;
+  out.per_condition = nlohmann::json::array();
   const auto start = otsu_groups(score, labels).select(1, 1) > 0.5;  // the score's split, per condition
   std::set<int64_t> conds(labels.data_ptr<int64_t>(), labels.data_ptr<int64_t>() + N);
-  for (int64_t k : conds) {
-    auto idx = (labels == k).nonzero().squeeze(1);
+  for (int64_t c : conds) {
+    auto idx = (labels == c).nonzero().squeeze(1);
     const int64_t n = idx.size(0);
-    if (n < 2) continue;
+    nlohmann::json facts{{"label", c}, {"n", n}};
+    if (n < 2) {
+      facts["k"] = 1;
+      out.per_condition.push_back(facts);
+      continue;
+    }
     auto s = score.index_select(0, idx);
     auto high = start.index_select(0, idx);
     auto Fc = F.index_select(0, idx);
-    Fc = Fc - Fc.mean(0);
-    auto low = Fc.index({high.logical_not()});
-    if (opt.whiten && low.size(0) > D) {
-      // x -> L^-1 x with L L^T the low side's covariance (+ a ridge of 1e-6 of its mean variance).
-      auto C = torch::cov(low.t()).reshape({D, D});  // cov of one variable is a scalar
-      C = C + torch::eye(D, torch::kFloat64) * (1e-6 * C.diagonal().mean().item<double>() + 1e-300);
-      auto L = torch::linalg_cholesky(C);
-      Fc = torch::linalg_solve_triangular(L, Fc.t(), /*upper=*/false).t();
+    at::Tensor far;  // robust: the start from the rows' distance to the robust centre
+    if (opt.whiten && opt.robust && n > D + 1) {
+      auto [mu, C] = robust_location_scatter(Fc);
+      Fc = whiten_by(Fc - mu, C);
+      auto d = Fc.pow(2).sum(1);
+      far = otsu_groups(d, torch::zeros({n}, torch::kInt64)).select(1, 1) > 0.5;
+    } else {
+      Fc = Fc - Fc.mean(0);
+      auto low = Fc.index({high.logical_not()});
+      if (opt.whiten && low.size(0) > D) Fc = whiten_by(Fc, torch::cov(low.t()));  // cov of one variable is a scalar
     }
-    high = two_means(Fc, high, opt.max_iter);
-    // The side with the higher mean score is "high" (2-means may swap which side holds what).
-    auto n_hi = high.sum().item<int64_t>();
-    if (n_hi > 0 && n_hi < n && s.index({high}).mean().item<double>() < s.index({high.logical_not()}).mean().item<double>())
-      high = high.logical_not();
-    auto hi_idx = idx.index({high});
-    W.index_put_({hi_idx, 0}, 0.0);
-    W.index_put_({hi_idx, 1}, 1.0);
+    // Every k from 1 up: k = 1 the whole condition, k = 2 the score's split refined by 2-means,
+    // then bisections. (The two-sided start can be one-sided only when all scores are equal.)
+    std::vector<at::Tensor> by_k{torch::zeros({n}, torch::kInt64)};
+    auto two = high.to(torch::kInt64);
+    const int64_t n_hi = two.sum().item<int64_t>();
+    if (k_top >= 2 && n_hi > 0 && n_hi < n) by_k.push_back(lloyd(Fc, two, 2, opt.max_iter));
+    if (k_top >= 2 && far.defined()) {
+      const int64_t n_far = far.sum().item<int64_t>();
+      if (n_far > 0 && n_far < n) {
+        auto alt = lloyd(Fc, far.to(torch::kInt64), 2, opt.max_iter);
+        if (by_k.size() < 2) by_k.push_back(alt);
+        else if (sse_of(Fc, alt, 2) < sse_of(Fc, by_k[1], 2)) by_k[1] = alt;
+      }
+    }
+    while (static_cast<int64_t>(by_k.size()) >= 2 && static_cast<int64_t>(by_k.size()) < k_top) {
+      auto next = bisect(Fc, by_k.back(), static_cast<int64_t>(by_k.size()), opt.max_iter);
+      if (!next.defined()) break;
+      by_k.push_back(next);
+    }
+    std::vector<double> bic;
+    for (size_t k = 0; k < by_k.size(); ++k) bic.push_back(cluster_bic(Fc, by_k[k], static_cast<int64_t>(k + 1)));
+    size_t pick = by_k.size() - 1;  // a fixed k: the largest reached (k itself unless the data cannot split)
+    if (opt.clusters == 0)
+      for (size_t k = 0; k < bic.size(); ++k)
+        if (bic[k] > bic[pick] || (bic[k] == bic[pick] && k < pick)) pick = k;
+    const int64_t k = static_cast<int64_t>(pick + 1);
+    auto assign = by_k[pick];
+    // Columns by mean score, lowest first: with k = 2, column 1 ("high") is the side the model
+    // serves worse, whichever side 2-means labelled 1.
+    std::vector<std::pair<double, int64_t>> rank;
+    for (int64_t j = 0; j < k; ++j) rank.push_back({s.index({assign == j}).mean().item<double>(), j});
+    std::sort(rank.begin(), rank.end());
+    auto remap = torch::empty({k}, torch::kInt64);
+    for (int64_t r = 0; r < k; ++r) remap[rank[r].second] = r;
+    auto cols = remap.index_select(0, assign);
+    col.index_put_({idx}, cols);
+    K = std::max(K, k);
+    auto sizes = counts_of(cols, k);
+    facts["k"] = k;
+    facts["sizes"] = std::vector<int64_t>(sizes.data_ptr<int64_t>(), sizes.data_ptr<int64_t>() + k);
+    facts["bic"] = bic;
+    out.per_condition.push_back(facts);
   }
-  return W;
+  K = std::max<int64_t>(K, opt.clusters);  // a fixed k keeps its columns even where no condition split
+  out.W = torch::zeros({N, K}, torch::kFloat64);
+  out.W.scatter_(1, col.unsqueeze(1), 1.0);
+  if (K == 1) out.names = {"all"};
+  else if (K == 2) out.names = {"low", "high"};
+  else
+    for (int64_t j = 0; j < K; ++j) out.names.push_back("s" + std::to_string(j));
+  return out;
 }
 
 }  // namespace invdiff

@@ -1,11 +1,15 @@
-// The cluster grouper: a two-way split of each condition by the *direction* of the frozen
-// model's error, not only its size. A bias attribute the model got wrong (a minority colour)
-// leaves the same low-frequency residual on every sample that carries it, while samples that
-// are merely hard (odd shapes) miss in directions of their own; the score alone cannot tell the
-// two apart, 2-means on the pooled residuals can (docs/method.md: `high` 0.80 -> 1.00 minority
-// on cfmnist). GEORGE-style clustering, with the model's error signature as the feature.
+// The cluster grouper: a split of each condition by the *direction* of what the frozen model
+// does with a sample, not only by the size of its error. A bias attribute the model got wrong
+// (a minority colour) leaves the same low-frequency residual on every sample that carries it, and
+// the model's bottleneck represents it, while samples that are merely hard (odd shapes) miss in
+// directions of their own; the score alone cannot tell the two apart, clustering the features can
+// (docs/method.md: `high` 0.80 -> 1.00 minority on cfmnist). GEORGE-style clustering, with the
+// model's error signature and representation as the features.
 #pragma once
 #include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
 
 #include <ATen/core/Tensor.h>
 
@@ -18,14 +22,40 @@ struct ClusterOptions {
   // condition): a direction along which ordinary samples already vary widely counts less.
   bool whiten = true;
   int max_iter = 100;  // Lloyd iterations (stops earlier when no assignment changes)
+  // Clusters per condition: k >= 1 fixed (2: the low / high split), or 0: chosen per condition
+  // in 1..max_clusters by BIC, without labels (1: no group structure found in that condition).
+  int clusters = 2;
+  int max_clusters = 4;
+  // Whiten by a robust covariance of the whole condition (the 3/4 of rows nearest its centre,
+  // re-estimated until stable: MCD C-steps) instead of the Otsu-low side's, and try a second
+  // start for the 2-means: the Otsu split of the rows' robust distance from the centre, kept when
+  // its clusters are tighter. Why: the low side is only the bulk when the minority scores high;
+  // an attribute that lowers the error (a dim garment leaves a small residual) puts the minority
+  // on the low side, where whitening by it hides the very direction to find.
+  bool robust = false;
 };
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ClusterOptions, whiten, max_iter)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ClusterOptions, whiten, max_iter, clusters, max_clusters, robust)
 
-// One-hot [N, 2] float64 (column 0 "low", 1 "high"). Per condition: start from the Otsu split of
-// `score` [N]; run 2-means on `features` [N, D] from that start; the side whose mean score is
-// higher is "high". A condition with fewer than 2 samples is all "low"; whitening is skipped for
-// a condition whose low side has no more rows than D (its covariance would be singular).
-at::Tensor cluster_groups(const at::Tensor& features, const at::Tensor& score, const at::Tensor& labels,
-                          const ClusterOptions& opt = {});
+struct ClusterResult {
+  // One-hot [N, K], K the most clusters any condition has; within a condition column j is its
+  // cluster with the j-th lowest mean score (so with k = 2, column 1 is "high").
+  at::Tensor W;
+  std::vector<std::string> names;  // K = 2: low, high; K = 1: all; else s0 .. s<K-1> (by score rank)
+  nlohmann::json per_condition;    // [{label, n, k, sizes, bic: [k = 1..]}]: the choice, reported
+};
+
+// Per condition: k = 1 is the whole condition; k = 2 starts from the Otsu split of `score` [N]
+// and runs 2-means on `features` [N, D]; each further cluster bisects the cluster whose split
+// (along its first principal direction, then Lloyd on all clusters) lowers the within-cluster
+// sum of squares most. BIC (spherical clusters sharing one variance, hard assignments) scores
+// every k. A condition with fewer than 2 samples is one cluster; whitening is skipped for a
+// condition whose low side has no more rows than D (its covariance would be singular).
+ClusterResult cluster_groups(const at::Tensor& features, const at::Tensor& score, const at::Tensor& labels,
+                             const ClusterOptions& opt = {});
+
+// The BIC of a hard clustering of F [n, D] (assign [n] in 0..k-1) under spherical Gaussian
+// clusters sharing one variance: sum_j n_j log(n_j / n) - n D / 2 (log(2 pi s2) + 1)
+// - p / 2 log n, s2 = SSE / (n D), p = (k - 1) + k D + 1. Higher is better.
+double cluster_bic(const at::Tensor& F, const at::Tensor& assign, int64_t k);
 
 }  // namespace invdiff

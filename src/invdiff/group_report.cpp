@@ -9,6 +9,7 @@
 #include <unordered_map>
 
 #include "core/fs.h"
+#include "core/shares.h"
 #include "data/image_io.h"
 #include "invdiff/auc.h"
 
@@ -41,6 +42,46 @@ std::string fmt(const char* f, double v) {
   char b[48];
   std::snprintf(b, sizeof b, f, v);
   return b;
+}
+
+// What balancing the groups would do to one attribute, per condition: the Bias of its values in
+// the data, and the Bias when every (argmax) group present in the condition gets equal weight
+// (the distribution a min step with group-balanced batches trains on; 0 for oracle groups).
+// Returns the means over conditions: {data, balanced}.
+std::pair<double, double> balanced_attribute_bias(const CsvTable& meta, const std::vector<size_t>& rows, size_t col,
+                                                  const at::Tensor& labels_in, const at::Tensor& hard, int64_t G) {
+  std::map<std::string, size_t> value_index;
+  for (size_t r : rows) value_index.emplace(meta.rows[r][col], 0);
+  size_t v = 0;
+  for (auto& kv : value_index) kv.second = v++;
+  auto labels = labels_in.to(torch::kCPU, torch::kInt64).contiguous();
+  auto la = labels.accessor<int64_t, 1>();
+  auto ha = hard.accessor<int64_t, 1>();
+  std::map<int64_t, std::vector<std::vector<int64_t>>> counts;  // condition -> group -> value counts
+  for (size_t i = 0; i < rows.size(); ++i) {
+    auto& per_group = counts[la[i]];
+    if (per_group.empty()) per_group.assign(G, std::vector<int64_t>(value_index.size(), 0));
+    per_group[ha[i]][value_index.at(meta.rows[rows[i]][col])] += 1;
+  }
+  double data_sum = 0, bal_sum = 0;
+  for (const auto& [cond, per_group] : counts) {
+    std::vector<int64_t> all(value_index.size(), 0);
+    std::vector<double> bal(value_index.size(), 0.0);
+    int present = 0;
+    for (const auto& gc : per_group) {
+      int64_t n = 0;
+      for (size_t k = 0; k < gc.size(); ++k) all[k] += gc[k], n += gc[k];
+      if (n == 0) continue;
+      ++present;
+      auto f = shares_from_counts(gc);
+      for (size_t k = 0; k < f.size(); ++k) bal[k] += f[k];
+    }
+    for (auto& b : bal) b /= std::max(present, 1);
+    data_sum += bias_from_shares(shares_from_counts(all));
+    bal_sum += bias_from_shares(bal);
+  }
+  const double nc = static_cast<double>(std::max<size_t>(counts.size(), 1));
+  return {data_sum / nc, bal_sum / nc};
 }
 
 // JSON writes NaN as null; read it back as NaN.
@@ -123,6 +164,11 @@ nlohmann::json write_group_report(const std::string& out_dir, const ImageDataset
     }
     // Purity: share of samples whose argmax group's most common value they carry.
     attrs[col] = {{"purity", static_cast<double>(pure) / N}, {"values", counts.size()}};
+    if (col != data.target_column && counts.size() >= 2) {
+      auto [data_bias, balanced_bias] = balanced_attribute_bias(meta, rows, c, data.labels, hard, G);
+      attrs[col]["data_bias"] = data_bias;
+      attrs[col]["balanced_bias"] = balanced_bias;
+    }
   }
   rep["attributes"] = attrs;
 
@@ -179,9 +225,15 @@ nlohmann::json write_group_report(const std::string& out_dir, const ImageDataset
       md += " " + fmt("%.3f", gj["minority_share"].get<double>()) + " | " + fmt("%.3f", gj["minority_recall"].get<double>()) + " |";
     md += gj.contains("grid") ? " ![](" + gj["grid"].get<std::string>() + ") |\n" : " |\n";
   }
-  md += "\n| attribute | purity of argmax groups |\n|---|---|\n";
-  for (auto it = attrs.begin(); it != attrs.end(); ++it)
-    md += "| " + it.key() + " | " + fmt("%.3f", it.value()["purity"].get<double>()) + " |\n";
+  md += "\n| attribute | purity of argmax groups | Bias in the data | Bias with the groups balanced |\n|---|---|---|---|\n";
+  for (auto it = attrs.begin(); it != attrs.end(); ++it) {
+    const auto& a = it.value();
+    md += "| " + it.key() + " | " + fmt("%.3f", a["purity"].get<double>()) + " | " +
+          (a.contains("data_bias") ? fmt("%.3f", a["data_bias"].get<double>()) : "") + " | " +
+          (a.contains("balanced_bias") ? fmt("%.3f", a["balanced_bias"].get<double>()) : "") + " |\n";
+  }
+  md += "\n(Bias with the groups balanced: the attribute's Bias per prompt when every group found in the prompt "
+        "gets equal weight, as the min step's balanced batches do; oracle groups give 0.)\n";
   if (rep.contains("minority") && rep["minority"].contains("auc_by_timestep")) {
     md += "\n| timestep | AUC raw | AUC standardised |\n|---|---|---|\n";
     for (const auto& a : rep["minority"]["auc_by_timestep"])

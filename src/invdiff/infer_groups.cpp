@@ -49,9 +49,14 @@ nlohmann::json infer_groups(const ImageDataset& data, const Denoiser* model, con
                             const GroupReportOptions& report, const std::string& scores_csv) {
   ensure_dir(out_dir);
   const bool cluster = cfg.grouper == GrouperKind::Cluster;
-  if (cluster && cfg.feature_pool < 1) throw std::invalid_argument("groups: the cluster grouper needs a feature pool >= 1");
+  const bool residual = cluster && cfg.cluster_features != ClusterFeatures::Hidden;
+  if (residual && cfg.feature_pool < 1) throw std::invalid_argument("groups: the cluster grouper needs a feature pool >= 1");
   ScoreOptions score_opt = cfg.score;
-  score_opt.feature_pool = cluster ? cfg.feature_pool : 0;
+  score_opt.feature_pool = residual ? cfg.feature_pool : 0;
+  const bool hidden = cluster && cfg.cluster_features != ClusterFeatures::Residual;
+  const bool own_hidden_pass = hidden && cfg.hidden_t_fraction >= 0;
+  if (cfg.hidden_t_fraction >= 1) throw std::invalid_argument("groups: the hidden-feature timestep fraction must be < 1");
+  score_opt.hidden_features = hidden && !own_hidden_pass;
   nlohmann::json summary, coarse_facts;  // coarse_facts: the refine path's timestep-choice pass
   SampleScores scores;
   auto t0 = std::chrono::steady_clock::now();
@@ -89,13 +94,23 @@ nlohmann::json infer_groups(const ImageDataset& data, const Denoiser* model, con
       ScoreOptions fine = score_opt;
       fine.timesteps = refine_timesteps(coarse.selected_timestep, cfg.refine_draws, model->schedule.T(),
                                         static_cast<int>(coarse.timesteps.size()));
-      scores = compute_scores(model->eps, model->schedule, data.images, data.labels, data.files, fine, device, progress);
+      scores = compute_scores(model->eps, model->schedule, data.images, data.labels, data.files, fine, device, progress,
+                              model->eps_hidden);
       scores.selected_timestep = coarse.selected_timestep;
       scores.selection_criterion = coarse.selection_criterion;
       coarse_facts = {{"timesteps", coarse.timesteps}, {"rows", keys.size()}};
     } else {
       scores = compute_scores(model->eps, model->schedule, data.images, data.labels, data.files, score_opt, device,
-                              progress);
+                              progress, model->eps_hidden);
+    }
+    if (own_hidden_pass) {
+      ScoreOptions h = cfg.score;
+      h.timesteps = {static_cast<int>(cfg.hidden_t_fraction * model->schedule.T())};
+      h.residual_pool = 0;
+      h.hidden_features = true;
+      scores.hidden = compute_scores(model->eps, model->schedule, data.images, data.labels, data.files, h, device,
+                                     progress, model->eps_hidden).hidden;
+      summary["hidden_timestep"] = h.timesteps[0];
     }
     summary["model"] = model->path;
     summary["model_kind"] = model->kind;
@@ -115,13 +130,27 @@ nlohmann::json infer_groups(const ImageDataset& data, const Denoiser* model, con
     table.group_names = {"low", "high"};
     grouper = {{"method", "otsu"}, {"per_condition", true}};
   } else if (cluster) {
-    if (!scores.features.defined())
-      throw std::invalid_argument("groups: the cluster grouper needs residual features (res_* columns in the scores file)");
-    table.W = cluster_groups(scores.features, scores.score, data.labels, cfg.cluster);
-    table.group_names = {"low", "high"};
-    grouper = {{"method", "cluster"}, {"per_condition", true}, {"features", scores.features.size(1)},
-               {"whiten", cfg.cluster.whiten}};
-    if (scores_csv.empty()) grouper["feature_pool"] = cfg.feature_pool;  // a reused file says only D
+    std::vector<at::Tensor> parts;
+    if (cfg.cluster_features != ClusterFeatures::Hidden) {
+      if (!scores.features.defined())
+        throw std::invalid_argument("groups: the cluster grouper needs residual features (res_* columns in the scores file)");
+      parts.push_back(scores.features);
+    }
+    if (cfg.cluster_features != ClusterFeatures::Residual) {
+      if (!scores.hidden.defined())
+        throw std::invalid_argument("groups: the cluster grouper needs bottleneck features (h_* columns in the scores file)");
+      parts.push_back(scores.hidden);
+    }
+    const auto feats = torch::cat(parts, 1);
+    auto fit = cluster_groups(feats, scores.score, data.labels, cfg.cluster);
+    table.W = fit.W;
+    table.group_names = fit.names;
+    grouper = {{"method", "cluster"}, {"per_condition", true}, {"features", enum_name(cfg.cluster_features)},
+               {"dims", feats.size(1)}, {"whiten", cfg.cluster.whiten},
+               {"clusters", cfg.cluster.clusters == 0 ? nlohmann::json("bic") : nlohmann::json(cfg.cluster.clusters)},
+               {"conditions", fit.per_condition}};
+    if (cfg.cluster.clusters == 0) grouper["max_clusters"] = cfg.cluster.max_clusters;
+    if (scores_csv.empty() && residual) grouper["feature_pool"] = cfg.feature_pool;  // a reused file says only D
   } else {
     GrouperOptions go = cfg.grouper_opt;
     go.seed = cfg.score.seed;

@@ -26,6 +26,12 @@ enum class GrouperKind { Std, Otsu, Cluster };
 INVDIFF_JSON_ENUM(GrouperKind, "grouper",
                   {{GrouperKind::Std, "std"}, {GrouperKind::Otsu, "otsu"}, {GrouperKind::Cluster, "cluster"}})
 
+// What the cluster grouper clusters: the pooled residual (the error's direction), the bottleneck
+// activation (what the model represents), or both side by side.
+enum class ClusterFeatures { Residual, Hidden, Both };
+INVDIFF_JSON_ENUM(ClusterFeatures, "cluster features",
+                  {{ClusterFeatures::Residual, "residual"}, {ClusterFeatures::Hidden, "hidden"}, {ClusterFeatures::Both, "both"}})
+
 struct GroupsConfig {
   ScoreOptions score;              // estimator, timesteps, seed, batch size, standardisation
   bool select_timestep = false;    // multi-t: score = the timestep that splits most cleanly (Otsu)
@@ -39,9 +45,17 @@ struct GroupsConfig {
   int64_t select_samples = 6000;
   int feature_pool = 2;            // cluster grouper: residual features pooled to P x P per channel
   ClusterOptions cluster;          // cluster grouper settings
+  ClusterFeatures cluster_features = ClusterFeatures::Residual;
+  // In [0, 1): the bottleneck features come from a pass of their own at t = floor(f T) (one noise
+  // draw), not from the score's timesteps. Why: the error carries an attribute where the model
+  // decides it (mid t), the representation where the image is nearly clean (low t); on a
+  // brightness bias the minority sits 4.6 sd from the majority in the bottleneck at t = 125 and
+  // 2.3 sd at t = 625 (docs/method.md). < 0: the score's timesteps.
+  double hidden_t_fraction = -1;
 };
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(GroupsConfig, score, select_timestep, grouper, grouper_opt, use_ema,
-                                                refine_draws, select_samples, feature_pool, cluster)
+                                                refine_draws, select_samples, feature_pool, cluster, cluster_features,
+                                                hidden_t_fraction)
 
 // Label-free groups for `data` from a loaded model (loaded with cfg.use_ema's weights by the
 // caller; null when scores_csv is non-empty: those scores are reused instead of scoring). Writes out_dir/{scores.csv, groups.csv, summary.json,

@@ -44,7 +44,7 @@ at::Tensor standardise_by_condition(const at::Tensor& raw_in, const at::Tensor& 
 
 SampleScores compute_scores(const EpsFn& eps_fn, const NoiseSchedule& sch, const at::Tensor& images,
                             const at::Tensor& labels, const std::vector<std::string>& keys, const ScoreOptions& opt,
-                            const c10::Device& device, bool progress) {
+                            const c10::Device& device, bool progress, const EpsHiddenFn& hidden_fn) {
   torch::NoGradGuard ng;
   const int64_t N = images.size(0);
   if (N == 0) throw std::invalid_argument("scores: no images");
@@ -55,6 +55,9 @@ SampleScores compute_scores(const EpsFn& eps_fn, const NoiseSchedule& sch, const
   const bool multi = opt.method == ScoreMethod::MultiT;
   if (opt.residual_pool < 0 || opt.feature_pool < 0)
     throw std::invalid_argument("scores: the residual pool sizes must be >= 0");
+  if (opt.hidden_features && !hidden_fn)
+    throw std::invalid_argument("scores: this model exposes no bottleneck activations (hidden features need a base "
+                                "model, not a guided one)");
   if (multi) {
     out.timesteps = opt.timesteps.empty() ? default_score_timesteps(sch.T(), opt.num_timesteps) : opt.timesteps;
     for (int t : out.timesteps)
@@ -94,7 +97,17 @@ SampleScores compute_scores(const EpsFn& eps_fn, const NoiseSchedule& sch, const
     auto x0 = images.slice(0, s, s + b).repeat_interleave(M, 0);
     auto y = labels.slice(0, s, s + b).repeat_interleave(M, 0);
     auto xt = sch.q_sample(x0, t, eps);
-    auto pred = eps_fn(xt.to(device), t.to(device), y.to(device)).to(torch::kCPU);
+    at::Tensor h;
+    auto pred = (opt.hidden_features ? hidden_fn(xt.to(device), t.to(device), y.to(device), &h)
+                                     : eps_fn(xt.to(device), t.to(device), y.to(device)))
+                    .to(torch::kCPU);
+    if (opt.hidden_features) {
+      if (!h.defined() || h.dim() != 4 || h.size(0) != b * M)
+        throw std::runtime_error("scores: the model returned no bottleneck activation of shape [B, C, h, w]");
+      auto hm = h.mean({2, 3}).to(torch::kCPU, torch::kFloat64).view({b, M, -1}).mean(1);
+      if (!out.hidden.defined()) out.hidden = torch::empty({N, hm.size(1)}, torch::kFloat64);
+      out.hidden.slice(0, s, s + b).copy_(hm);
+    }
     const auto resid = pred - eps;
     const auto band = opt.residual_pool > 0
                           ? torch::adaptive_avg_pool2d(resid, {opt.residual_pool, opt.residual_pool})

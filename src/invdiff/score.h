@@ -14,6 +14,7 @@
 #include <ATen/core/Tensor.h>
 
 #include "core/json.h"
+#include "diffusion/denoiser.h"
 #include "diffusion/samplers.h"
 #include "diffusion/schedule.h"
 
@@ -39,9 +40,13 @@ struct ScoreOptions {
   // timesteps (SampleScores::features, C P^2 values): the direction of the model's error, which
   // the cluster grouper splits (a shared colour error vs idiosyncratic misses). 0: none.
   int feature_pool = 0;
+  // Also keep each sample's bottleneck activation (the network's middle block, averaged over
+  // space and the M timesteps; SampleScores::hidden): what the model *represents* about the
+  // sample, which carries attributes that leave no shared low-band error (texture, blur, stroke).
+  bool hidden_features = false;
 };
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ScoreOptions, method, num_timesteps, timesteps, seed, batch_size,
-                                                per_condition, residual_pool, feature_pool)
+                                                per_condition, residual_pool, feature_pool, hidden_features)
 
 struct SampleScores {
   ScoreMethod method = ScoreMethod::MultiT;
@@ -51,6 +56,7 @@ struct SampleScores {
   at::Tensor t;                // single-t: [N] int64 drawn timesteps (multi-t: undefined)
   at::Tensor score;            // [N] float64: the per-sample score l_i fed to the grouper
   at::Tensor features;         // [N, C P^2] float64 pooled residuals (feature_pool > 0), else undefined
+  at::Tensor hidden;           // [N, C_mid] float64 bottleneck means (hidden_features), else undefined
   int selected_timestep = -1;  // set by select_timestep_otsu: score is that timestep's column
   std::vector<double> selection_criterion;  // per timestep, when selected
 };
@@ -64,10 +70,11 @@ at::Tensor standardise_by_condition(const at::Tensor& raw, const at::Tensor& lab
 
 
 // Scores every image (images [N, C, H, W] on CPU, labels [N], keys [N] = row keys) with eps_fn,
-// which must not build an autograd graph. Calls eps_fn on `device`.
+// which must not build an autograd graph. Calls eps_fn on `device`. opt.hidden_features needs
+// hidden_fn (the same network with its bottleneck), which is then called instead of eps_fn.
 SampleScores compute_scores(const EpsFn& eps_fn, const NoiseSchedule& sch, const at::Tensor& images,
                             const at::Tensor& labels, const std::vector<std::string>& keys, const ScoreOptions& opt,
-                            const c10::Device& device, bool progress = false);
+                            const c10::Device& device, bool progress = false, const EpsHiddenFn& hidden_fn = {});
 
 // Label-free timestep choice (docs/method.md): for each timestep column of z, the Otsu explained-variance
 // share within each condition, averaged over conditions; the column that splits most cleanly in

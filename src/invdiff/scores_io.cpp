@@ -23,11 +23,15 @@ void write_scores_csv(const std::string& path, const std::vector<std::string>& f
   } else {
     t.header.push_back("t");
   }
-  const int64_t D = s.features.defined() ? s.features.size(1) : 0;
-  if (D > 0 && s.features.size(0) != N) throw std::invalid_argument("scores: features and scores differ in length");
-  for (int64_t k = 0; k < D; ++k) t.header.push_back("res_" + std::to_string(k));
-  auto feats = D > 0 ? s.features.to(torch::kFloat64).contiguous() : torch::zeros({N, 1}, torch::kFloat64);
-  auto fa = feats.accessor<double, 2>();
+  // Feature blocks, each a prefix and its columns: res_* (pooled residuals), h_* (bottleneck).
+  struct Block { std::string prefix; at::Tensor v; };
+  std::vector<Block> blocks;
+  for (const auto& [prefix, v] : {std::pair{"res_", s.features}, std::pair{"h_", s.hidden}}) {
+    if (!v.defined()) continue;
+    if (v.size(0) != N) throw std::invalid_argument("scores: features and scores differ in length");
+    for (int64_t k = 0; k < v.size(1); ++k) t.header.push_back(prefix + std::to_string(k));
+    blocks.push_back({prefix, v.to(torch::kFloat64).contiguous()});
+  }
   auto score = s.score.to(torch::kFloat64).contiguous();
   auto raw = s.raw.to(torch::kFloat64).contiguous();
   auto z = multi ? s.z.to(torch::kFloat64).contiguous() : raw;
@@ -47,7 +51,10 @@ void write_scores_csv(const std::string& path, const std::vector<std::string>& f
     } else {
       row.push_back(std::to_string(s.t[i].item<int64_t>()));
     }
-    for (int64_t k = 0; k < D; ++k) row.push_back(num(fa[i][k]));
+    for (const auto& b : blocks) {
+      const double* p = b.v.data_ptr<double>() + i * b.v.size(1);
+      for (int64_t k = 0; k < b.v.size(1); ++k) row.push_back(num(p[k]));
+    }
     t.rows.push_back(std::move(row));
   }
   write_csv(path, t);
@@ -57,10 +64,12 @@ SampleScores read_scores_csv(const std::string& path, const std::vector<std::str
   auto t = read_csv(path);
   size_t fc = t.column("file"), sc = t.column("score");
   SampleScores s;
-  std::vector<size_t> loss_cols, z_cols, res_cols;
+  std::vector<size_t> loss_cols, z_cols, res_cols, h_cols;
   for (size_t c = 0; c < t.header.size(); ++c) {
     const auto& h = t.header[c];
+    // Looked up by name in order, so a gap or a duplicate in a block is an error, not a shift.
     if (h.rfind("res_", 0) == 0) res_cols.push_back(t.column("res_" + std::to_string(res_cols.size())));
+    if (h.rfind("h_", 0) == 0) h_cols.push_back(t.column("h_" + std::to_string(h_cols.size())));
     if (h.rfind("loss_t", 0) == 0) {
       const std::string ts = h.substr(6);
       if (ts.empty() || ts.find_first_not_of("0123456789") != std::string::npos || ts.size() > 9)
@@ -81,8 +90,8 @@ SampleScores read_scores_csv(const std::string& path, const std::vector<std::str
   s.raw = torch::empty({N, M}, torch::kFloat64);
   if (s.method == ScoreMethod::MultiT) s.z = torch::empty({N, M}, torch::kFloat64);
   else s.t = torch::empty({N}, torch::kInt64);
-  const int64_t D = static_cast<int64_t>(res_cols.size());
-  if (D > 0) s.features = torch::empty({N, D}, torch::kFloat64);
+  if (!res_cols.empty()) s.features = torch::empty({N, static_cast<int64_t>(res_cols.size())}, torch::kFloat64);
+  if (!h_cols.empty()) s.hidden = torch::empty({N, static_cast<int64_t>(h_cols.size())}, torch::kFloat64);
   auto sa = s.score.accessor<double, 1>();
   auto ra = s.raw.accessor<double, 2>();
   for (int64_t i = 0; i < N; ++i) {
@@ -99,9 +108,10 @@ SampleScores read_scores_csv(const std::string& path, const std::vector<std::str
       s.t.accessor<int64_t, 1>()[i] = static_cast<int64_t>(t.number(it->second, t.column("t")));
       ra[i][0] = sa[i];
     }
-    if (D > 0) {
-      auto fa = s.features.accessor<double, 2>();
-      for (int64_t k = 0; k < D; ++k) fa[i][k] = t.number(it->second, res_cols[k]);
+    for (const auto& [cols, v] : {std::pair{&res_cols, s.features}, std::pair{&h_cols, s.hidden}}) {
+      if (cols->empty()) continue;
+      double* p = v.data_ptr<double>() + i * v.size(1);
+      for (size_t k = 0; k < cols->size(); ++k) p[k] = t.number(it->second, (*cols)[k]);
     }
   }
   return s;

@@ -293,7 +293,7 @@ DiffusersUNet2DImpl::DiffusersUNet2DImpl(const DiffusersUNet2DConfig& cfg) : cfg
 }
 
 torch::Tensor DiffusersUNet2DImpl::forward(const torch::Tensor& x_in, const torch::Tensor& t_in,
-                                           const torch::Tensor& class_labels) {
+                                           const torch::Tensor& class_labels, torch::Tensor* bottleneck) {
   auto x = cfg_.center_input_sample ? 2 * x_in - 1.0 : x_in;
   auto t = t_in.dim() == 0 ? t_in.expand({x.size(0)}) : t_in;
   auto emb = diffusers_timestep_embedding(t.to(x.device()), cfg_.block_out_channels[0], cfg_.flip_sin_to_cos,
@@ -322,6 +322,7 @@ torch::Tensor DiffusersUNet2DImpl::forward(const torch::Tensor& x_in, const torc
   h = mid->resnets->at<ResnetImpl>(0).forward(h, emb);
   if (mid->attentions) h = mid->attentions->at<AttentionImpl>(0).forward(h);
   h = mid->resnets->at<ResnetImpl>(1).forward(h, emb);
+  if (bottleneck) *bottleneck = h;
   for (const auto& m : *up_blocks_) {
     auto* b = m->as<BlockImpl>();
     for (size_t j = 0; j < b->resnets->size(); ++j) {

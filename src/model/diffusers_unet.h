@@ -81,7 +81,9 @@ class DiffusersUNet2DImpl : public torch::nn::Module {
   explicit DiffusersUNet2DImpl(const DiffusersUNet2DConfig& cfg);
   // x [B, C, H, W], t [B] or [] timesteps, class_labels [B] int64 (ignored, may be undefined,
   // when the model has no class embedding). H and W must be divisible by 2^(levels-1).
-  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& t, const torch::Tensor& class_labels = {});
+  // bottleneck, when given, receives the mid block's output (as UNetImpl::forward).
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& t, const torch::Tensor& class_labels = {},
+                        torch::Tensor* bottleneck = nullptr);
   const DiffusersUNet2DConfig& config() const { return cfg_; }
   bool class_conditional() const { return cfg_.num_class_embeds.has_value(); }
   int64_t num_parameters() const;

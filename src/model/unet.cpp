@@ -156,7 +156,8 @@ UNetImpl::UNetImpl(const UNetConfig& cfg) : cfg_(cfg) {
   conv_out_ = register_module("conv_out", Conv2dL(ch, cfg.out_channels, 3, 1, 1));
 }
 
-torch::Tensor UNetImpl::forward(const torch::Tensor& x, const torch::Tensor& t, const torch::Tensor& y) {
+torch::Tensor UNetImpl::forward(const torch::Tensor& x, const torch::Tensor& t, const torch::Tensor& y,
+                                torch::Tensor* bottleneck) {
   TORCH_CHECK(x.dim() == 4 && x.size(1) == cfg_.in_channels && x.size(2) == cfg_.image_size &&
                   x.size(3) == cfg_.image_size,
               "UNet expects [B, ", cfg_.in_channels, ", ", cfg_.image_size, ", ", cfg_.image_size, "] input, got ",
@@ -185,6 +186,7 @@ torch::Tensor UNetImpl::forward(const torch::Tensor& x, const torch::Tensor& t, 
   h = mid_[0]->as<ResBlockImpl>()->forward(h, emb);
   h = mid_[1]->as<AttnBlockImpl>()->forward(h);
   h = mid_[2]->as<ResBlockImpl>()->forward(h, emb);
+  if (bottleneck) *bottleneck = h;
   for (size_t i = 0; i < up_kind_.size(); ++i) {
     if (up_kind_[i] == kRes) {
       h = up_[i]->as<ResBlockImpl>()->forward(torch::cat({h, skips.back()}, 1), emb);

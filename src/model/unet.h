@@ -35,7 +35,10 @@ class UNetImpl : public torch::nn::Module {
  public:
   explicit UNetImpl(const UNetConfig& cfg);
   // x [B, C, H, W], t [B] (int64 or float timesteps), y [B] int64 class (num_classes = null).
-  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& t, const torch::Tensor& y);
+  // bottleneck, when given, receives the middle block's output [B, C_mid, h, w] (the "h-space"
+  // the max step can cluster on).
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& t, const torch::Tensor& y,
+                        torch::Tensor* bottleneck = nullptr);
   const UNetConfig& config() const { return cfg_; }
   int64_t num_parameters(bool trainable_only = false) const;
   // The output convolution (zeroed by guidance modules so they start as a no-op).

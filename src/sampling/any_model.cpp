@@ -32,7 +32,7 @@ nlohmann::json AnyModel::describe() const {
 }
 
 Denoiser AnyModel::denoiser() const {
-  return Denoiser{eps, schedule(), class_names(), channels, image_size, path, enum_name(kind)};
+  return Denoiser{eps, schedule(), class_names(), channels, image_size, path, enum_name(kind), eps_hidden};
 }
 
 namespace {
@@ -50,6 +50,7 @@ AnyModel load_imported(const std::string& dir, const c10::Device& device, const 
   m.channels = m.imported->unet_config.in_channels;
   m.image_size = m.imported->unet_config.image_size();
   m.eps = diffusers_eps_fn(*m.imported);
+  m.eps_hidden = diffusers_eps_hidden_fn(*m.imported);
   return m;
 }
 }  // namespace
@@ -60,6 +61,15 @@ EpsFn diffusers_eps_fn(const DiffusersModel& m) {
   return [net, cond](const at::Tensor& x, const at::Tensor& t, const at::Tensor& y) mutable {
     torch::NoGradGuard ng;
     return net->forward(x, t, cond ? y : at::Tensor());
+  };
+}
+
+EpsHiddenFn diffusers_eps_hidden_fn(const DiffusersModel& m) {
+  DiffusersUNet2D net = m.net;
+  const bool cond = net->class_conditional();
+  return [net, cond](const at::Tensor& x, const at::Tensor& t, const at::Tensor& y, at::Tensor* hidden) mutable {
+    torch::NoGradGuard ng;
+    return net->forward(x, t, cond ? y : at::Tensor(), hidden);
   };
 }
 
@@ -112,6 +122,7 @@ AnyModel load_any_model(const std::string& dir_or_file, const c10::Device& devic
       throw std::invalid_argument(path + " is a base model: --guidance-ratio applies to guided models only");
     m.base = load_diffusion_model(path, device, opt.use_ema);
     m.eps = model_eps_fn(m.base);
+    m.eps_hidden = model_eps_hidden_fn(m.base);
   }
   if (m.base.unet) {
     const auto& u = m.base.unet->config();

@@ -39,6 +39,7 @@ struct AnyModel {
   std::shared_ptr<GuidedModel> guided;  // null for a base model
   std::shared_ptr<DiffusersModel> imported;  // diffusers kind: the network and its configs
   EpsFn eps;                            // no autograd
+  EpsHiddenFn eps_hidden;               // with the bottleneck (base and diffusers kinds; empty: guided)
   nlohmann::json meta;                  // the loaded checkpoint's meta
   std::string path;                     // the checkpoint file, absolute
   double guidance_ratio = NAN;          // the r sampling uses (guided only)
@@ -58,6 +59,7 @@ struct AnyModel {
 
 // The imported network as an EpsFn (no autograd; the label is ignored by an unconditional one).
 EpsFn diffusers_eps_fn(const DiffusersModel& m);
+EpsHiddenFn diffusers_eps_hidden_fn(const DiffusersModel& m);
 
 // `info`'s description of any model path: a checkpoint's meta, or a diffusers folder's configs.
 nlohmann::json read_model_meta(const std::string& dir_or_file);

@@ -18,6 +18,14 @@ EpsFn model_eps_fn(const DiffusionModel& m) {
   };
 }
 
+EpsHiddenFn model_eps_hidden_fn(const DiffusionModel& m) {
+  UNet net = m.unet;
+  return [net](const at::Tensor& x, const at::Tensor& t, const at::Tensor& y, at::Tensor* hidden) mutable {
+    torch::NoGradGuard ng;
+    return net->forward(x, t, y, hidden);
+  };
+}
+
 at::Tensor generate(const EpsFn& eps_fn, const NoiseSchedule& sch, int64_t null_class, const std::vector<int64_t>& labels,
                     const std::vector<int64_t>& image_shape, const GenerateOptions& opt, const c10::Device& device,
                     bool progress, const std::vector<std::string>& prompt_keys) {

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "diffusion/denoiser.h"
 #include "diffusion/samplers.h"
 #include "train/checkpoint.h"
 
@@ -23,6 +24,8 @@ struct GenerateOptions {
 
 // The model's noise predictor as an EpsFn (no autograd).
 EpsFn model_eps_fn(const DiffusionModel& m);
+// The same with its bottleneck activation (diffusion/denoiser.h).
+EpsHiddenFn model_eps_hidden_fn(const DiffusionModel& m);
 
 // Samples one image per entry of `labels` (condition indices), in chunks of opt.batch_size.
 // Image j's noise comes from image_seed(seed, its prompt, its index among that prompt's images):

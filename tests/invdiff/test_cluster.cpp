@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <ATen/CPUGeneratorImpl.h>
+
 #include <cmath>
 
 #include "diffusion/schedule.h"
@@ -104,7 +106,7 @@ TEST(ClusterGroups, WhiteningSeparatesASharedDirectionFromHardSamples) {
   const int64_t n = F.size(0);
   auto labels = torch::cat({torch::zeros({n}, torch::kInt64), torch::ones({n}, torch::kInt64),
                             torch::full({1}, 2, torch::kInt64)});
-  auto W = cluster_groups(F2, s2, labels);
+  auto W = cluster_groups(F2, s2, labels).W;
   ASSERT_EQ(W.sizes(), (std::vector<int64_t>{2 * n + 1, 2}));
   EXPECT_TRUE(torch::equal(W.sum(1), torch::ones({2 * n + 1}, torch::kFloat64)));
   for (int64_t c = 0; c < 2; ++c)
@@ -114,7 +116,7 @@ TEST(ClusterGroups, WhiteningSeparatesASharedDirectionFromHardSamples) {
 
   ClusterOptions raw;
   raw.whiten = false;
-  auto Wr = cluster_groups(F, score, torch::zeros({n}, torch::kInt64), raw);
+  auto Wr = cluster_groups(F, score, torch::zeros({n}, torch::kInt64), raw).W;
   EXPECT_EQ(Wr.select(1, 1).sum().item<double>(), 16.0);
   for (int64_t i = 0; i < n; ++i) {
     if (kind[i] == 1) EXPECT_EQ(Wr[i][1].item<double>(), 0.0) << "minority row " << i;
@@ -128,7 +130,7 @@ TEST(ClusterGroups, NoEvidenceInTheFeaturesKeepsTheOtsuSplit) {
   auto F = torch::zeros({6, 1}, torch::kFloat64);
   auto s = torch::tensor({1.0, 1.1, 5.0, 1.0, 4.0, 4.2}, torch::kFloat64);
   auto y = torch::tensor({0, 0, 0, 1, 1, 1}, torch::kInt64);
-  auto W = cluster_groups(F, s, y);
+  auto W = cluster_groups(F, s, y).W;
   EXPECT_TRUE(torch::equal(W.select(1, 1), torch::tensor({0.0, 0.0, 1.0, 0.0, 1.0, 1.0}, torch::kFloat64)));
 }
 
@@ -139,5 +141,93 @@ TEST(ClusterGroups, BadInputsGetClearErrors) {
   EXPECT_EQ(error_of([&] { cluster_groups(F.slice(0, 0, 3), s, y); }),
             "cluster grouper: features [N, D], scores [N] and labels [N] must agree in N");
   F[1][0] = std::nan("");
-  EXPECT_EQ(error_of([&] { cluster_groups(F, s, y); }), "cluster grouper: the residual features hold NaN or inf");
+  EXPECT_EQ(error_of([&] { cluster_groups(F, s, y); }), "cluster grouper: the features hold NaN or inf");
+}
+
+// BIC of a hard clustering by hand: F = (0, 2, 10, 12) in D = 1.
+// k = 2 {0, 2 | 10, 12}: SSE 4, s2 = 4 / 4 = 1, LL = -4/2 (log 2pi + 1) + 4 log(1/2), p = 1 + 2 + 1 = 4.
+// k = 1: mean 6, SSE 104, s2 = 26, LL = -2 (log(2pi 26) + 1), p = 2.
+TEST(ClusterGroups, BicByHand) {
+  auto F = torch::tensor({0.0, 2.0, 10.0, 12.0}, torch::kFloat64).view({4, 1});
+  const double log2pi = std::log(2 * M_PI);
+  EXPECT_NEAR(cluster_bic(F, torch::tensor({0, 0, 1, 1}, torch::kInt64), 2),
+              -2 * (log2pi + 1) + 4 * std::log(0.5) - 4.0 / 2 * std::log(4.0), 1e-9);
+  EXPECT_NEAR(cluster_bic(F, torch::zeros({4}, torch::kInt64), 1), -2 * (std::log(2 * M_PI * 26) + 1) - std::log(4.0),
+              1e-9);
+}
+
+namespace {
+at::Tensor blob(int64_t n, double cx, double cy, at::Generator& gen) {
+  return torch::randn({n, 2}, gen, torch::kFloat64) + torch::tensor({cx, cy}, torch::kFloat64);
+}
+}  // namespace
+
+// The number of clusters chosen without labels. Condition 0: a majority blob (200 rows, score 1)
+// and two minority blobs 8 sd away in different directions (40 rows each, score 3): BIC picks 3,
+// one column per blob, the majority in column 0 (lowest mean score). Condition 1: one Gaussian
+// blob with unrelated scores: splitting it buys less likelihood than it costs, k = 1.
+TEST(ClusterGroups, BicChoosesTheNumberOfClustersPerCondition) {
+  auto gen = at::detail::createCPUGenerator(7);
+  auto F = torch::cat({blob(200, 0, 0, gen), blob(40, 8, 0, gen), blob(40, 0, 8, gen), blob(280, 0, 0, gen)});
+  auto score = torch::cat({torch::full({200}, 1.0, torch::kFloat64) + torch::rand({200}, gen, torch::kFloat64) * 0.1,
+                           torch::full({80}, 3.0, torch::kFloat64) + torch::rand({80}, gen, torch::kFloat64) * 0.1,
+                           torch::rand({280}, gen, torch::kFloat64)});
+  auto labels = torch::cat({torch::zeros({280}, torch::kInt64), torch::ones({280}, torch::kInt64)});
+  ClusterOptions opt;
+  opt.clusters = 0;
+  auto fit = cluster_groups(F, score, labels, opt);
+  ASSERT_EQ(fit.W.sizes(), (std::vector<int64_t>{560, 3}));
+  EXPECT_EQ(fit.names, (std::vector<std::string>{"s0", "s1", "s2"}));
+  ASSERT_EQ(fit.per_condition.size(), 2u);
+  EXPECT_EQ(fit.per_condition[0]["k"], 3);
+  EXPECT_EQ(fit.per_condition[1]["k"], 1);
+  EXPECT_EQ(fit.per_condition[0]["bic"].size(), 4u);  // k = 1..4 all scored
+  auto col = fit.W.argmax(1);
+  EXPECT_TRUE(torch::equal(col.slice(0, 0, 200), torch::zeros({200}, torch::kInt64)));
+  const int64_t a = col[200].item<int64_t>(), b = col[240].item<int64_t>();
+  EXPECT_NE(a, b);
+  EXPECT_GE(std::min(a, b), 1);
+  EXPECT_TRUE(torch::equal(col.slice(0, 200, 240), torch::full({40}, a, torch::kInt64)));
+  EXPECT_TRUE(torch::equal(col.slice(0, 240, 280), torch::full({40}, b, torch::kInt64)));
+  EXPECT_TRUE(torch::equal(col.slice(0, 280), torch::zeros({280}, torch::kInt64)));
+
+  // A fixed k keeps the low / high format; a bad k is refused.
+  opt.clusters = 2;
+  auto two = cluster_groups(F, score, labels, opt);
+  EXPECT_EQ(two.names, (std::vector<std::string>{"low", "high"}));
+  EXPECT_EQ(two.W.select(1, 1).slice(0, 200, 280).sum().item<double>(), 80.0);
+  opt.clusters = 65;
+  EXPECT_EQ(error_of([&] { cluster_groups(F, score, labels, opt); }),
+            "cluster grouper: clusters must be 0 (chosen) or 1..64, max clusters 1..64");
+}
+
+// Hidden features: the bottleneck's spatial mean averaged over the score's timesteps. A fake
+// network whose bottleneck is (t, y) in its two channels gives (mean t, y) per sample; the h_*
+// columns come back from scores.csv beside the res_* ones; asking without a bottleneck is refused.
+TEST(Scores, HiddenFeaturesAreTheBottleneckMeanOverTimesteps) {
+  auto sch = NoiseSchedule::linear(100);
+  EpsHiddenFn fn = [](const at::Tensor& x, const at::Tensor& t, const at::Tensor& y, at::Tensor* h) {
+    auto tt = t.to(torch::kFloat32).view({-1, 1, 1, 1}).expand({-1, 1, 2, 2});
+    auto yy = y.to(torch::kFloat32).view({-1, 1, 1, 1}).expand({-1, 1, 2, 2});
+    *h = torch::cat({tt, yy}, 1);
+    return torch::zeros_like(x);
+  };
+  EpsFn plain = [](const at::Tensor& x, const at::Tensor&, const at::Tensor&) { return torch::zeros_like(x); };
+  auto images = torch::zeros({3, 1, 4, 4});
+  auto labels = torch::tensor({0, 1, 1}, torch::kInt64);
+  ScoreOptions so;
+  so.timesteps = {10, 50};
+  so.hidden_features = true;
+  so.feature_pool = 1;
+  auto s = compute_scores(plain, sch, images, labels, {"a", "b", "c"}, so, torch::kCPU, false, fn);
+  ASSERT_EQ(s.hidden.sizes(), (std::vector<int64_t>{3, 2}));
+  EXPECT_TRUE(torch::allclose(s.hidden, torch::tensor({30.0, 0.0, 30.0, 1.0, 30.0, 1.0}, torch::kFloat64).view({3, 2})));
+  TempDir d;
+  write_scores_csv(d.path + "/scores.csv", {"a", "b", "c"}, s);
+  auto back = read_scores_csv(d.path + "/scores.csv", {"c", "a", "b"});
+  ASSERT_TRUE(back.hidden.defined() && back.features.defined());
+  EXPECT_TRUE(torch::allclose(back.hidden, s.hidden.index_select(0, torch::tensor({2, 0, 1}))));
+  EXPECT_EQ(back.features.size(1), 1);
+  EXPECT_EQ(error_of([&] { compute_scores(plain, sch, images, labels, {"a", "b", "c"}, so, torch::kCPU); }),
+            "scores: this model exposes no bottleneck activations (hidden features need a base model, not a guided one)");
 }

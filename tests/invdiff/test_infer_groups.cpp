@@ -7,6 +7,8 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -156,7 +158,8 @@ TEST_F(InferGroups, ClusterGrouperGroupsEveryRowOnItsPooledResidualFeatures) {
   const auto& c = cluster_run();
   const int64_t N = data_->size();
   EXPECT_EQ(c["grouper"]["method"], "cluster");
-  EXPECT_EQ(c["grouper"]["features"], 3);
+  EXPECT_EQ(c["grouper"]["features"], "residual");
+  EXPECT_EQ(c["grouper"]["dims"], 3);
   EXPECT_EQ(c["score"]["residual_pool"], 2);
   auto cs = read_scores_csv(path("c/scores.csv"), data_->files);
   ASSERT_TRUE(cs.features.defined());
@@ -186,4 +189,61 @@ TEST_F(InferGroups, RefineDrawsNeedTheTimestepSelection) {
   cfg.select_timestep = false;
   auto e = error_of([&] { infer_groups(*data_, model_, cfg, path("g2"), torch::kCPU, false, no_images()); });
   EXPECT_NE(e.find("--select-timestep"), std::string::npos) << e;
+}
+
+// The cluster grouper on both feature kinds with the cluster count chosen by BIC: the scores
+// carry the bottleneck means (h_* columns, one per channel of the tiny UNet's deepest level),
+// every condition reports its choice, and regrouping from the file on the bottleneck alone needs
+// no model.
+TEST_F(InferGroups, BothFeatureKindsAndTheChosenClusterCount) {
+  GroupsConfig cfg = refined_cluster();
+  cfg.cluster_features = ClusterFeatures::Both;
+  cfg.cluster.clusters = 0;
+  cfg.cluster.max_clusters = 3;
+  auto s = infer_groups(*data_, model_, cfg, path("b"), torch::kCPU, false, no_images());
+  const int64_t N = data_->size();
+  auto sc = read_scores_csv(path("b/scores.csv"), data_->files);
+  ASSERT_TRUE(sc.hidden.defined() && sc.features.defined());
+  const auto base = load_any_model(path("base"), torch::kCPU);
+  const auto& u = base.unet_config();
+  EXPECT_EQ(sc.hidden.sizes(), (std::vector<int64_t>{N, u.base_channels * u.channel_mult.back()}));
+  EXPECT_EQ(s["grouper"]["features"], "both");
+  EXPECT_EQ(s["grouper"]["dims"], 3 + sc.hidden.size(1));
+  EXPECT_EQ(s["grouper"]["clusters"], "bic");
+  ASSERT_EQ(s["grouper"]["conditions"].size(), data_->class_names.size());
+  int64_t widest = 1;
+  for (const auto& c : s["grouper"]["conditions"]) {
+    EXPECT_GE(c["k"].get<int64_t>(), 1);
+    EXPECT_LE(c["k"].get<int64_t>(), 3);
+    widest = std::max(widest, c["k"].get<int64_t>());
+  }
+  EXPECT_EQ(read_groups(path("b")).W.size(1), widest);
+  GroupsConfig hidden = cfg;
+  hidden.cluster_features = ClusterFeatures::Hidden;
+  auto h = infer_groups(*data_, nullptr, hidden, path("b2"), torch::kCPU, false, no_images(), path("b/scores.csv"));
+  EXPECT_EQ(h["grouper"]["dims"], sc.hidden.size(1));
+}
+
+// What balancing the groups would do, reported with the labels: the oracle's class x colour
+// groups balance every class that holds both colours to Bias 0 (one holding one colour stays at
+// 1), and the data's own Bias is that of its colour counts.
+TEST_F(InferGroups, GroupReportGivesTheAttributeBiasWithTheGroupsBalanced) {
+  auto s = write_oracle_groups(*data_, path("data"), {"class_name", "colour_name"}, path("o"), no_images());
+  const auto& a = s["report"]["attributes"]["colour_name"];
+  auto meta = load_metadata(path("data"), "train");
+  std::map<std::string, std::map<std::string, double>> counts;  // class -> colour -> count
+  for (const auto& r : meta.rows) counts[r[meta.column("class_name")]][r[meta.column("colour_name")]] += 1;
+  double expect = 0, expect_balanced = 0;
+  for (auto& [cls, by] : counts) {
+    expect_balanced += by.size() == 1 ? 1.0 : 0.0;
+    double tot = 0, lo = 1e18, hi = 0;
+    for (auto& [col, n] : by) tot += n;
+    // K = 2 colours: Bias = |f_1 - f_2| (a class missing one colour: f = (1, 0)).
+    for (auto& [col, n] : by) lo = std::min(lo, n / tot), hi = std::max(hi, n / tot);
+    expect += by.size() == 1 ? 1.0 : hi - lo;
+  }
+  EXPECT_NEAR(a["data_bias"].get<double>(), expect / counts.size(), 1e-12);
+  EXPECT_GT(a["data_bias"].get<double>(), 0.5);  // the tiny set is biased
+  EXPECT_NEAR(a["balanced_bias"].get<double>(), expect_balanced / counts.size(), 1e-12);
+  EXPECT_FALSE(s["report"]["attributes"]["class_name"].contains("balanced_bias"));  // the target itself
 }

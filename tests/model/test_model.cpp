@@ -28,6 +28,16 @@ TEST(UNet, OutputShapesForSeveralConfigurations) {
     auto out = net->forward(torch::randn({2, k.in, k.size, k.size}), torch::tensor({0, 999}), y);
     EXPECT_EQ(out.sizes(), (std::vector<int64_t>{2, k.out, k.size, k.size})) << k.size << " " << k.mult.size();
     EXPECT_GT(net->num_parameters(), 0);
+    // The bottleneck (the max step's hidden features): the deepest level's channels and size,
+    // and asking for it does not change the output.
+    net->eval();
+    torch::NoGradGuard ng;
+    auto x = torch::randn({2, k.in, k.size, k.size});
+    torch::Tensor mid;
+    auto with = net->forward(x, torch::tensor({5, 500}), y, &mid);
+    const int64_t levels = static_cast<int64_t>(k.mult.size());
+    EXPECT_EQ(mid.sizes(), (std::vector<int64_t>{2, k.ch * k.mult.back(), k.size >> (levels - 1), k.size >> (levels - 1)}));
+    EXPECT_TRUE(torch::equal(with, net->forward(x, torch::tensor({5, 500}), y)));
   }
 }
 
