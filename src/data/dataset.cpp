@@ -68,13 +68,19 @@ ImageDataset load_dataset(const std::string& dir, const DatasetOptions& opt) {
   for (size_t i = 0; i < ds.class_names.size(); ++i) class_index[ds.class_names[i]] = static_cast<int64_t>(i);
 
   std::vector<int64_t> labels;
-  for (const auto& r : meta.rows) {
+  for (size_t i = 0; i < meta.rows.size(); ++i) {
+    const auto& r = meta.rows[i];
     if (has_split && r[split_col] != opt.split) continue;
     if (opt.limit >= 0 && static_cast<int64_t>(ds.files.size()) >= opt.limit) break;
     auto it = class_index.find(r[target_col]);
     if (it == class_index.end())
       throw std::runtime_error(dir + "/metadata.csv: value '" + r[target_col] + "' of column '" + ds.target_column +
                                "' is not among the manifest's class_names");
+    // Row numbers count the header as row 1, as a spreadsheet does (CsvTable::number's).
+    const std::string why = path_escape_reason(dir, r[file_col]);
+    if (!why.empty())
+      throw std::runtime_error(dir + "/metadata.csv: row " + std::to_string(i + 2) + ": file '" + r[file_col] +
+                               "' is outside the dataset directory (it " + why + "); files are paths inside " + dir);
     ds.files.push_back(r[file_col]);
     labels.push_back(it->second);
   }
