@@ -43,8 +43,10 @@ void write_png(const std::string& path, const at::Tensor& image, const TextChunk
     throw std::invalid_argument(path + ": images are written as PNG; the file name must end in .png");
   if (image.dim() != 3 || (image.size(0) != 1 && image.size(0) != 3))
     throw std::invalid_argument("write_png: expected a [C, H, W] tensor with C = 1 or 3");
-  auto hwc = image.detach().to(torch::kCPU, torch::kFloat32).clamp(-1, 1).add(1).mul(127.5).round()
-                 .to(torch::kUInt8).permute({1, 2, 0}).contiguous();
+  const auto u8 = image.scalar_type() == torch::kUInt8
+                      ? image.detach().cpu()
+                      : image.detach().to(torch::kCPU, torch::kFloat32).clamp(-1, 1).add(1).mul(127.5).round().to(torch::kUInt8);
+  auto hwc = u8.permute({1, 2, 0}).contiguous();
   int h = static_cast<int>(hwc.size(0)), w = static_cast<int>(hwc.size(1)), c = static_cast<int>(hwc.size(2));
   int len = 0;
   unsigned char* png = stbi_write_png_to_mem(hwc.data_ptr<uint8_t>(), w * c, w, h, c, &len);

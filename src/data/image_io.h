@@ -14,7 +14,8 @@ using TextChunks = std::map<std::string, std::string>;
 // Reads any stb-supported image as float [C, H, W] in [-1, 1] with C = channels (1 or 3; alpha
 // dropped, grey expanded when channels == 3). Throws "<path>: cannot read image (<reason>)".
 at::Tensor read_image(const std::string& path, int channels = 3);
-// Writes a [C, H, W] tensor in [-1, 1] (clamped) as PNG, atomically, with text chunks.
+// Writes a [C, H, W] tensor in [-1, 1] (clamped), or uint8 pixels as they are, as PNG,
+// atomically, with text chunks.
 void write_png(const std::string& path, const at::Tensor& image, const TextChunks& text = {});
 // Reads the tEXt chunks of a PNG file.
 TextChunks read_png_text(const std::string& path);

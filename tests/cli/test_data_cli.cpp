@@ -1,9 +1,11 @@
-// Datasets through the binary: the one-line errors a user sees for a dataset that cannot be used.
+// Datasets through the binary: the importers, and the one-line errors a user sees for a dataset
+// or a published folder that cannot be used.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
 #include "core/fs.h"
 #include "data/image_io.h"
+#include "data/published_fixture.h"
 #include "fixtures.h"
 
 using namespace invdiff;
@@ -30,3 +32,28 @@ TEST(DataCli, MetadataRowOutsideTheDatasetIsOneLineError) {
   EXPECT_FALSE(file_exists(join_path(d.path, "m")));  // nothing trained, nothing written
 }
 
+TEST(DataCli, ImportersWriteTheGenericLayoutAndRefuseBadInputInOneLine) {
+  TempDir d;
+  const std::string ff = join_path(d.path, "fairface"), out = join_path(d.path, "ff16");
+  published::FairfaceCounts c{};
+  c[0][0] = c[0][1] = {3, 2, 1, 1, 0, 3, 1};
+  c[1][0] = c[1][1] = {1, 1, 0, 1, 0, 1, 0};
+  published::write_fairface(ff, c);
+  auto r = run_cli("-q data fairface --from " + ff + " -o " + out + " --resolution 16");
+  EXPECT_EQ(r.status, 0) << r.output;
+  // Per gender: white 3, black 2, asian 1, indian 3. At 3:2:1:1 / 1:1:2:3 the male asian cell binds
+  // (1 image for ratio 2: s = 0.5): female 1, 1, 0, 0 and male 0, 0, 1, 1.
+  EXPECT_EQ(r.output, "wrote " + out + ": 4 train, 8 ref images of 16x16, target 'gender' ([\"female\",\"male\"])\n");
+  EXPECT_TRUE(file_exists(join_path(out, "manifest.json")));
+  EXPECT_TRUE(file_exists(join_path(out, "images/ref/000007.png")));
+  // A malformed ratio list is a usage error; a bad label file is bad input; both one line.
+  r = run_cli("-q data fairface --from " + ff + " -o " + out + " --ratios 3:x");
+  EXPECT_EQ(r.status, 2) << r.output;
+  EXPECT_EQ(lines(r.output), 1) << r.output;
+  EXPECT_NE(r.output.find("'x' in '3:x' is not a non-negative number"), std::string::npos) << r.output;
+  atomic_write_text(join_path(ff, "fairface_label_train.csv"), "file,age,race,service_test\ntrain/1.jpg,3-9,White,True\n");
+  r = run_cli("-q data fairface --from " + ff + " -o " + join_path(d.path, "x"));
+  EXPECT_EQ(r.status, 1) << r.output;
+  EXPECT_EQ(r.output, "invdiff: error: " + join_path(ff, "fairface_label_train.csv") + ": missing column 'gender'\n");
+  EXPECT_FALSE(file_exists(join_path(d.path, "x")));
+}
