@@ -21,7 +21,7 @@ namespace invdiff::cli {
 void add_debias_command(CLI::App& app, GlobalOptions& g) {
   auto* cmd = app.add_subcommand("debias", "Train the invariant guidance module G_psi on inferred groups (the min step)");
   struct Opts {
-    std::string model, groups, data, out = "guided", target;
+    std::string model, groups, data, out = "guided", target, split = "train";
     std::vector<int> t_range;
     bool resume = false, hard = false, cross_class = false;
     GuidanceConfig gcfg;
@@ -34,6 +34,7 @@ void add_debias_command(CLI::App& app, GlobalOptions& g) {
   cmd->add_option("--data", o->data, "dataset directory the groups were inferred on")->required();
   cmd->add_option("-o,--out", o->out, "output directory")->capture_default_str();
   cmd->add_option("--target", o->target, "condition column (default: the manifest's)");
+  cmd->add_option("--split", o->split, "dataset split to train on (the one the groups were inferred on)")->capture_default_str();
   add_enum(cmd, "--variant", o->gcfg.variant, "G_psi: copy, small or lora");
   add_enum(cmd, "--mix", o->gcfg.mix, "additive (eps + r G) or convex ((1 - r) eps + r G)");
   add_optional(cmd, "--guidance-ratio", o->gcfg.ratio, "r, used in training and stored for sampling (default 1 additive, 0.5 convex)")
@@ -52,7 +53,7 @@ void add_debias_command(CLI::App& app, GlobalOptions& g) {
   add_optim_options(cmd, o->dcfg);
   cmd->callback([o, &g, cmd] {
     if (o->resume)  // the stored run's configuration wins: say so instead of ignoring the flags
-      refuse_given_except(cmd, {"--model", "--groups-dir", "--groups", "--data", "--out", "--target", "--steps",
+      refuse_given_except(cmd, {"--model", "--groups-dir", "--groups", "--data", "--out", "--target", "--split", "--steps",
                                 "--resume", "--hard-groups", "--cross-class"},
                           "by --resume (the run continues with its stored configuration; only --steps may grow)");
     refuse_given(cmd, o->gcfg.variant != GuidanceVariant::Lora, {"--lora-rank", "--lora-alpha"},
@@ -66,7 +67,7 @@ void add_debias_command(CLI::App& app, GlobalOptions& g) {
       o->dcfg.t_hi = o->t_range.at(1);
     }
     DatasetOptions dopt;
-    dopt.split = "train";
+    dopt.split = o->split;
     dopt.target_column = o->target;
     auto data = load_dataset(o->data, dopt);
 

@@ -71,3 +71,47 @@ TEST(DatasetPaths, EscapeReasonHelper) {
   EXPECT_EQ(path_escape_reason(d.path, ".."), "leaves it through '..'");
   EXPECT_EQ(path_escape_reason(d.path, "a/../../../etc/passwd"), "leaves it through '..'");
 }
+
+namespace {
+// Three 4 x 4 images of distinct pixel values (every rounding case of p / 127.5 - 1 in play).
+void write_pattern_dataset(const std::string& dir) {
+  std::string csv = "file,class\n";
+  for (int k = 0; k < 3; ++k) {
+    auto img = torch::empty({3, 4, 4}, torch::kUInt8);
+    for (int y = 0; y < 4; ++y)
+      for (int x = 0; x < 4; ++x) {
+        img[0][y][x] = (k * 97 + y * 31 + x * 7) % 256;
+        img[1][y][x] = (k * 13 + y * 5 + x * 61) % 256;
+        img[2][y][x] = (255 - k * 40 - y * x * 3) % 256;
+      }
+    write_png(join_path(dir, std::to_string(k) + ".png"), img);
+    csv += std::to_string(k) + ".png," + (k % 2 ? "b" : "a") + "\n";
+  }
+  atomic_write_text(join_path(dir, "metadata.csv"), csv);
+}
+}  // namespace
+
+// The fingerprint hashes the [-1, 1] floats as the float32 loader did, so groups and classifiers
+// recorded before images were kept as uint8 still match their datasets. The value is what the
+// float32 loader (commit 1e71631, `groups --oracle class`) recorded for exactly these pixels.
+TEST(DatasetMemory, FingerprintIsTheOneTheFloatLoaderRecorded) {
+  TempDir d;
+  write_pattern_dataset(d.path);
+  EXPECT_EQ(dataset_fingerprint(load_dataset(d.path, {}))["content"], "23743709eb4346ee");
+}
+
+TEST(DatasetMemory, ImagesAreUint8AndBatchesAreTheFloatImages) {
+  TempDir d;
+  write_pattern_dataset(d.path);
+  auto ds = load_dataset(d.path, {});
+  EXPECT_EQ(ds.images.scalar_type(), torch::kUInt8);  // one byte per pixel
+  EXPECT_EQ(ds.images.sizes(), (std::vector<int64_t>{3, 3, 4, 4}));
+  auto b = ds.batch(torch::tensor({2, 0}, torch::kInt64));
+  EXPECT_EQ(b.scalar_type(), torch::kFloat32);
+  EXPECT_TRUE(torch::equal(b[0], read_image(join_path(d.path, "2.png"))));
+  EXPECT_TRUE(torch::equal(b[1], read_image(join_path(d.path, "0.png"))));
+  EXPECT_EQ(b[0][0][0][0].item<float>(), 194.0f / 127.5f - 1.0f);  // image 2, red (0, 0): 2 * 97 = 194
+  // Float sets built in memory pass through unchanged.
+  auto f = torch::rand({2, 3, 4, 4});
+  EXPECT_TRUE(torch::equal(to_unit_range(f), f));
+}
