@@ -36,9 +36,7 @@ nlohmann::json run_pipeline(const RunOptions& opt, const c10::Device& device, bo
   run["classifier"] = ex.classifier(join_path(opt.out, "classifier"));
   run["attribute_classifiers"] = ex.attribute_classifiers(opt.out);
 
-  Recipe recipe = invdiff_recipe(pr);
-  recipe.groups_cfg.score.seed = opt.seed;
-  recipe.debias.seed = opt.seed;
+  Recipe recipe = run_recipe(pr, opt.seed);
   step(4, "label-free groups and G_psi (" + std::to_string(recipe.debias.steps) + " steps): " + opt.out +
               "/{groups,guided}");
   run["recipe"] = recipe;
