@@ -170,14 +170,15 @@ TEST(Cli, OldFlagNamesPrintTheirNewName) {
 // column, on every command that has the thing; negated flags render without "{false}".
 TEST(Cli, OneFlagNamePerMeaningAcrossCommands) {
   auto help = [](const std::string& cmd) { return run_cli(cmd + " --help").output; };
-  for (const char* cmd : {"groups", "debias", "sample", "eval", "bench", "info"})
+  for (const char* cmd : {"groups", "debias", "sample", "eval", "bench", "run", "info"})
     EXPECT_NE(help(cmd).find("-m,--model"), std::string::npos) << cmd;
   for (const char* cmd : {"sample", "eval", "run", "bench"})
     EXPECT_NE(help(cmd).find("-n,--images-per-prompt"), std::string::npos) << cmd;
   for (const char* cmd : {"train", "groups", "debias", "sample", "eval", "classifier train"})
     EXPECT_NE(help(cmd).find("-b,--batch-size"), std::string::npos) << cmd;
-  for (const char* cmd : {"train", "groups", "debias", "eval", "classifier train"})
+  for (const char* cmd : {"train", "groups", "debias", "eval", "classifier train", "run", "bench"})
     EXPECT_NE(help(cmd).find("--target"), std::string::npos) << cmd;
+  for (const char* cmd : {"run", "bench"}) EXPECT_NE(help(cmd).find("--attribute"), std::string::npos) << cmd;
   for (const char* cmd : {"sample", "eval"}) EXPECT_NE(help(cmd).find("--sampling-steps"), std::string::npos) << cmd;
   EXPECT_NE(help("run").find("--base-steps"), std::string::npos);
   for (const char* cmd : {"sample", "eval", "groups", "classifier train"})
