@@ -23,23 +23,25 @@ DEVICE=${DEVICE:-cpu}   # e.g. DEVICE=cuda
 mkdir -p "$OUT"
 
 declare -A secs
-run() {  # name, extra args
+run() {  # name, extra args (-m BASE or --scores FILE among them)
   local name=$1; shift
   local t0=$SECONDS
   echo "scoring with $name ..." >&2
-  if ! "$BIN" --device "$DEVICE" groups -m "$BASE" --data "$DATA" -G "$G" --seed "$SEED" -o "$OUT/$name" "$@" >"$OUT/$name.log" 2>&1; then
+  if ! "$BIN" --device "$DEVICE" groups --data "$DATA" --seed "$SEED" -o "$OUT/$name" "$@" >"$OUT/$name.log" 2>&1; then
     echo "groups $name failed, see $OUT/$name.log" >&2
     tail -3 "$OUT/$name.log" >&2
     exit 1
   fi
   secs[$name]=$((SECONDS - t0))
 }
-run multi-t --score multi-t
-run single-t --score single-t --no-images
+# The stage commands default to run's recipe; these rows name the settings they compare: the
+# mean over M = 8 timesteps of the full-resolution loss, or the official one-draw score.
+run multi-t -m "$BASE" --score multi-t -M 8 --no-select-timestep --residual-pool 0 --grouper std -G "$G"
+run single-t -m "$BASE" --score single-t --residual-pool 0 --grouper std -G "$G" --no-images
 # The same multi-t scores through the Otsu per-condition split (no rescoring).
-run multi-t-otsu --scores "$OUT/multi-t/scores.csv" --grouper otsu --no-images
+run multi-t-otsu --scores "$OUT/multi-t/scores.csv" --no-select-timestep --grouper otsu --no-images
 # ... and the label-free timestep choice (the timestep whose scores split most cleanly), then Otsu.
-run selected-t-otsu --scores "$OUT/multi-t/scores.csv" --select-timestep --grouper otsu --no-images
+run selected-t-otsu --scores "$OUT/multi-t/scores.csv" --select-timestep --refine-draws 0 --grouper otsu --no-images
 
 auc() { jq -r '.minority.auc_score // "nan" | if type == "number" then (. * 1000 | round / 1000 | tostring) else . end' "$OUT/$1/report.json"; }
 top_share() { jq -r '[.groups[].minority_share] | max | . * 1000 | round / 1000' "$OUT/$1/report.json"; }

@@ -1,5 +1,7 @@
 #include "fixtures.h"
 
+#include <ATen/CPUGeneratorImpl.h>
+
 #include <algorithm>
 #include <cstdlib>
 
@@ -7,6 +9,7 @@
 #include "data/cfmnist.h"
 #include "data/dataset.h"
 #include "data/idx.h"
+#include "data/image_io.h"
 #include "train/diffusers_checkpoint.h"
 #include "train/trainer.h"
 
@@ -165,4 +168,28 @@ void write_tiny_unet2d(const std::string& dir, const std::vector<std::string>& c
   torch::manual_seed(0);
   invdiff::DiffusersUNet2D net(c);
   invdiff::save_diffusers_model(dir, *net, invdiff::DiffusersSchedulerConfig{}, classes);
+}
+
+void write_generic_dataset(const std::string& dir, int train, int ref) {
+  std::string csv = "file,split,class,shade\n";
+  auto gen = at::detail::createCPUGenerator(11);
+  int n = 0;
+  for (const char* split : {"train", "ref"})
+    for (int c = 0; c < 2; ++c)
+      for (int a = 0; a < 2; ++a) {
+        const bool tr = std::string(split) == "train";
+        // train: the majority shade (class index) gets 3 images for each 1 of the other.
+        const int count = tr ? (a == c ? 3 * train : train) : ref;
+        for (int k = 0; k < count; ++k, ++n) {
+          auto img = torch::full({3, 16, 16}, a ? 190 : 40, torch::kInt64);
+          img += torch::randint(0, 24, {3, 16, 16}, gen, torch::kInt64);
+          if (c == 0) img.select(0, 0).narrow(0, 4, 8).narrow(1, 4, 8).fill_(250);
+          else img.select(0, 2).narrow(0, 3, 10).narrow(1, 5, 6).fill_(250);
+          char f[32];
+          std::snprintf(f, sizeof f, "img/%s_%04d.png", split, n);
+          invdiff::write_png(invdiff::join_path(dir, f), img.clamp(0, 255).to(torch::kUInt8));
+          csv += std::string(f) + "," + split + "," + (c ? "b" : "a") + "," + (a ? "light" : "dark") + "\n";
+        }
+      }
+  invdiff::atomic_write_text(invdiff::join_path(dir, "metadata.csv"), csv);
 }

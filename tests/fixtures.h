@@ -119,6 +119,12 @@ void write_synthetic_fashion_mnist(const std::string& dir, int train_per_class =
 // source_dir (or `data cfmnist --source`) of every test-built cfmnist.
 const std::string& synthetic_fashion_mnist();
 
+// A generic dataset (no manifest): 16 x 16 PNGs, metadata.csv with file, split, class (a: a red
+// square, b: a blue disc-ish blot) and shade (dark, light: the background's brightness), `train`
+// images per (class, shade) cell of train at 3:1 majority (class a mostly dark, b mostly light)
+// and `ref` per cell of ref (balanced). Seeded noise: the same bytes on every machine.
+void write_generic_dataset(const std::string& dir, int train, int ref);
+
 // A cfmnist (default settings) of `train` and `ref` images per class in dir, from the synthetic set.
 void tiny_cfmnist(const std::string& dir, int64_t train, int64_t ref);
 // A tiny base model (tiny_unet(16)) trained for `steps` steps (batch 16, 2 warm-up) on

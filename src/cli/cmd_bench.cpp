@@ -16,7 +16,13 @@ void add_bench_command(CLI::App& app, GlobalOptions& g) {
                                           "groups, reweighting; mean +- sd over seeds");
   auto o = std::make_shared<BenchOptions>();
   cmd->add_option("-o,--out", o->out, "bench directory")->capture_default_str();
-  cmd->add_option("--data", o->data, "cfmnist directory (built if missing)")->capture_default_str();
+  cmd->add_option("--data", o->data, "dataset directory (metadata.csv + images); cfmnist is built there when it holds none")
+      ->capture_default_str();
+  cmd->add_option("--target", o->target, "condition column (default: the manifest's)");
+  cmd->add_option("--attribute", o->attributes,
+                  "attribute column(s) for Bias (a classifier trained on the ref split each) and the oracle rows "
+                  "(repeat or comma-separate; default: the manifest's)")
+      ->delimiter(',');
   cmd->add_option("--preset", o->preset, "quick or full (step budgets)")->check(CLI::IsMember({"quick", "full"}))->capture_default_str();
   cmd->add_option("-m,--model", o->base, "an existing base model, or a diffusers folder (default: train OUT/base)");
   add_old_name(cmd, "--base", "--model", o->base);

@@ -6,8 +6,60 @@
 #include "cli/options.h"
 #include "core/json.h"
 #include "data/cfmnist.h"
+#include "data/import.h"
 
 namespace invdiff::cli {
+
+namespace {
+// `data waterbirds|celeba|fairface`: one set of flags for the three published layouts.
+void add_import_command(CLI::App* data, GlobalOptions& g, const std::string& name, const std::string& what) {
+  auto* cmd = data->add_subcommand(name, "Import " + what + " (the published folder) as a dataset directory");
+  struct Opts {
+    std::string from, out, ratios;
+    std::vector<std::string> attributes;
+    ImportOptions opt;
+  };
+  auto o = std::make_shared<Opts>();
+  o->out = "data/" + name;
+  cmd->add_option("--from", o->from, "the published folder, as downloaded")->required();
+  cmd->add_option("-o,--out", o->out, "output directory")->capture_default_str();
+  cmd->add_option("--resolution", o->opt.resolution, "side of the square images (centre square, resized)")
+      ->check(in_range(8, 1024))->capture_default_str();
+  cmd->add_option("--target", o->opt.target, "the condition column (default: the dataset's; see README)");
+  cmd->add_option("--attributes", o->attributes,
+                  "evaluation-only attribute columns, comma-separated (default: the dataset's; 'none': none)")
+      ->delimiter(',');
+  cmd->add_option("--ratios", o->ratios,
+                  "train split drawn at these ratios over target x first attribute cells, target major, e.g. 3:2:1:1 "
+                  "('none': the published train split; default: the paper's split where it has one)")
+      ->check(CLI::Validator(
+          [](std::string& v) {
+            try {
+              parse_ratios(v);
+            } catch (const std::invalid_argument& e) {
+              return std::string(e.what());
+            }
+            return std::string();
+          },
+          "A:B:..."));
+  add_negated_flag(cmd, "--ref-as-published", o->opt.balanced_ref,
+                   "keep the published reference split (default: equal images per target x first attribute cell)");
+  cmd->add_option("--max-train", o->opt.max_train, "cap on training images (-1: none; ratios are kept)")
+      ->check(in_range(-1, 1e15))->capture_default_str();
+  cmd->add_option("--max-ref", o->opt.max_ref, "cap on reference images (-1: none)")->check(in_range(-1, 1e15))->capture_default_str();
+  cmd->add_option("--seed", o->opt.seed, "seed of the split draws")->check(whole_number())->capture_default_str();
+  cmd->callback([o, &g, cmd, name] {
+    if (cmd->count("--attributes") > 0)
+      o->opt.attributes = o->attributes == std::vector<std::string>{"none"} ? std::vector<std::string>{} : o->attributes;
+    if (cmd->count("--ratios") > 0) o->opt.ratios = parse_ratios(o->ratios);
+    auto pub = read_published(name, o->from);
+    auto m = import_dataset(pub, o->opt, o->out, !g.quiet);
+    std::printf("wrote %s: %ld train, %ld ref images of %dx%d, target '%s' (%s)\n", o->out.c_str(),
+                (long)m["counts"]["train"].get<int64_t>(), (long)m["counts"]["ref"].get<int64_t>(), o->opt.resolution,
+                o->opt.resolution, m["target_column"].get<std::string>().c_str(), m["class_names"].dump().c_str());
+  });
+}
+}  // namespace
 
 void add_data_command(CLI::App& app, GlobalOptions& g) {
   auto* data = app.add_subcommand("data", "Build datasets");
@@ -45,6 +97,9 @@ void add_data_command(CLI::App& app, GlobalOptions& g) {
     build_cfmnist(o->cfg, o->out, !g.quiet);
     std::printf("wrote %s (metadata.csv, manifest.json, images/)\n", o->out.c_str());
   });
+  add_import_command(data, g, "waterbirds", "Waterbirds");
+  add_import_command(data, g, "celeba", "CelebA (aligned)");
+  add_import_command(data, g, "fairface", "FairFace");
 }
 
 }  // namespace invdiff::cli

@@ -1,6 +1,7 @@
-// `invdiff groups`: the max step. Scores every training sample with the frozen model, fits the
-// soft grouper, writes scores.csv, groups.csv (the row-key map travels with W), summary.json and
-// the group report. --oracle writes one-hot groups from true label columns instead.
+// `invdiff groups`: the max step. Scores every training sample with the frozen model, groups
+// them (by default as `invdiff run` does: cli/recipe_option.h), writes scores.csv, groups.csv
+// (the row-key map travels with W), summary.json and the group report. --oracle writes one-hot
+// groups from true label columns instead.
 #include <CLI/CLI.hpp>
 
 #include <torch/torch.h>
@@ -11,6 +12,7 @@
 
 #include "cli/commands.h"
 #include "cli/options.h"
+#include "cli/recipe_option.h"
 #include "core/fs.h"
 #include "core/runtime.h"
 #include "data/dataset.h"
@@ -76,6 +78,8 @@ void add_groups_command(CLI::App& app, GlobalOptions& g) {
     GroupReportOptions ro;
   };
   auto o = std::make_shared<Opts>();
+  // First: every default below is the recipe's, and the flags after it change it.
+  add_recipe_option(cmd, [o](const Recipe& r) { o->cfg = r.groups_cfg; });
   cmd->add_option("-m,--model", o->model, "frozen base model (checkpoint file or directory, or a diffusers folder)");
   cmd->add_option("--data", o->data, "dataset directory")->required();
   cmd->add_option("-o,--out", o->out, "output directory")->capture_default_str();
@@ -86,7 +90,9 @@ void add_groups_command(CLI::App& app, GlobalOptions& g) {
   cmd->add_option("--timesteps", o->cfg.score.timesteps, "multi-t: explicit timesteps (overrides -M)")->delimiter(',');
   cmd->add_flag("--select-timestep", o->cfg.select_timestep,
                 "multi-t: score = the one timestep whose per-condition scores split most cleanly in two (Otsu "
-                "explained variance; label-free), instead of the mean over timesteps");
+                "explained variance; label-free), instead of the mean over timesteps (invdiff recipe: on)");
+  add_negated_flag(cmd, "--no-select-timestep", o->cfg.select_timestep,
+                   "multi-t: score = the mean over the timesteps (and no refine draws)");
   cmd->add_option("--refine-draws", o->cfg.refine_draws, "with --select-timestep: score every row at K timesteps around the "
                   "chosen one and average them (less noise; 0: off)")->check(in_range(0, 64))->capture_default_str();
   cmd->add_option("--select-samples", o->cfg.select_samples, "with --refine-draws: rows (every k-th) the timestep is "
@@ -136,13 +142,21 @@ void add_groups_command(CLI::App& app, GlobalOptions& g) {
                   " grouper makes 2 groups per condition");
     const auto& c = o->cfg;
     refuse_given(cmd, !o->oracle.empty(),
-                 {"--model", "--scores", "--groups", "--grouper", "--score", "--seed", "-M", "--timesteps",
-                  "--select-timestep", "--refine-draws", "--residual-pool", "--batch-size", "--no-ema"},
+                 {"--model", "--scores", "--recipe", "--groups", "--grouper", "--score", "--seed", "-M", "--timesteps",
+                  "--select-timestep", "--no-select-timestep", "--refine-draws", "--residual-pool", "--batch-size",
+                  "--no-ema"},
                  "--oracle writes groups from label columns");
+    // The recipe's timestep choice belongs to the multi-t score: dropped with it (single-t, or
+    // --no-select-timestep), and refused when asked for without it.
+    refuse_given(cmd, c.score.method != ScoreMethod::MultiT, {"--select-timestep", "--refine-draws"},
+                 "it applies to --score multi-t only");
+    if (c.score.method != ScoreMethod::MultiT) o->cfg.select_timestep = false;
+    refuse_given(cmd, !c.select_timestep, {"--refine-draws"}, "it applies to --select-timestep only");
+    if (!c.select_timestep) o->cfg.refine_draws = 0;
     refuse_given(cmd, !o->scores_in.empty(), {"--batch-size", "--no-ema", "--residual-pool"},
                  "--scores reads the scores instead of computing them");
-    refuse_given(cmd, c.score.method != ScoreMethod::MultiT,
-                 {"-M", "--timesteps", "--select-timestep", "--global-standardise"}, "it applies to --score multi-t only");
+    refuse_given(cmd, c.score.method != ScoreMethod::MultiT, {"-M", "--timesteps", "--global-standardise"},
+                 "it applies to --score multi-t only");
     refuse_given(cmd, !c.score.timesteps.empty(), {"-M"}, "--timesteps lists the timesteps");
     refuse_given(cmd, c.refine_draws == 0, {"--select-samples"}, "it applies to --refine-draws K > 0 only");
     refuse_given(cmd, c.grouper != GrouperKind::Cluster,

@@ -48,7 +48,7 @@ void add_train_options(CLI::App* cmd, TrainConfig& t) {
 void add_train_command(CLI::App& app, GlobalOptions& g) {
   auto* cmd = app.add_subcommand("train", "Train the base conditional diffusion model on a dataset directory");
   struct Opts {
-    std::string data, out = "runs/base", target;
+    std::string data, out = "runs/base", target, split = "train";
     bool resume = false;
     int64_t limit = -1;
     std::vector<std::string> reweight;
@@ -59,6 +59,7 @@ void add_train_command(CLI::App& app, GlobalOptions& g) {
   cmd->add_option("--data", o->data, "dataset directory (metadata.csv + images)")->required();
   cmd->add_option("-o,--out", o->out, "output directory")->capture_default_str();
   cmd->add_option("--target", o->target, "condition column (default: the manifest's, else 'class')");
+  cmd->add_option("--split", o->split, "dataset split to train on")->capture_default_str();
   cmd->add_flag("--resume", o->resume, "continue the checkpoint in --out");
   cmd->add_option("--limit", o->limit, "use only the first N training rows (-1: all)")->check(in_range(-1, 1e15));
   cmd->add_option("--reweight", o->reweight,
@@ -68,19 +69,19 @@ void add_train_command(CLI::App& app, GlobalOptions& g) {
   add_train_options(cmd, o->train);
   cmd->callback([o, &g, cmd] {
     if (o->resume)  // the stored run's configuration wins: say so instead of ignoring the flags
-      refuse_given_except(cmd, {"--data", "--out", "--target", "--limit", "--reweight", "--steps", "--resume"},
+      refuse_given_except(cmd, {"--data", "--out", "--target", "--split", "--limit", "--reweight", "--steps", "--resume"},
                           "by --resume (the run continues with its stored configuration; only --steps may grow)");
     setup_runtime(g);
     auto device = parse_device(g.device);
     DatasetOptions dopt;
-    dopt.split = "train";
+    dopt.split = o->split;
     dopt.target_column = o->target;
     dopt.limit = o->limit;
     auto data = load_dataset(o->data, dopt);
-    std::printf("dataset %s: %ld training images of %ldx%ld, %zu classes\n", o->data.c_str(), (long)data.size(),
+    std::printf("dataset %s (split %s): %ld images of %ldx%ld, %zu classes\n", o->data.c_str(), o->split.c_str(), (long)data.size(),
                 (long)data.images.size(2), (long)data.images.size(3), data.class_names.size());
     at::Tensor weights;
-    if (!o->reweight.empty()) weights = inverse_frequency_weights(load_metadata(o->data, "train"), data.files, o->reweight);
+    if (!o->reweight.empty()) weights = inverse_frequency_weights(load_metadata(o->data, o->split), data.files, o->reweight);
     auto r = train_diffusion(data, o->unet, o->train, o->out, o->resume, device, !g.quiet, -1, weights);
     std::printf("trained %ld steps (%.2f steps/s), final loss %.4f -> %s/checkpoint.pt\n", (long)r.steps_done,
                 r.steps_per_second, r.final_loss, o->out.c_str());

@@ -60,4 +60,24 @@ std::string join_path(const std::string& a, const std::string& b) { return (fs::
 
 std::string absolute_path(const std::string& p) { return fs::absolute(p).lexically_normal().string(); }
 
+namespace {
+// Whether `p` (lexically normal, relative) starts by climbing out: "..", "../x".
+bool climbs_out(const fs::path& p) { return p.empty() || *p.begin() == ".."; }
+}  // namespace
+
+std::string path_escape_reason(const std::string& root, const std::string& rel) {
+  if (rel.empty()) return "is empty";
+  const fs::path r(rel);
+  if (r.is_absolute() || r.has_root_name() || r.has_root_directory()) return "is an absolute path";
+  if (climbs_out(r.lexically_normal())) return "leaves it through '..'";
+  // Symlinks anywhere on the way (the file itself or a folder) are followed for what exists.
+  std::error_code ec;
+  const fs::path base = fs::weakly_canonical(root, ec);
+  if (ec) return "";  // an unreadable root fails on its own, with its own message
+  const fs::path target = fs::weakly_canonical(fs::path(root) / r, ec);
+  if (ec) return "";
+  if (climbs_out(target.lexically_relative(base))) return "resolves through a symlink to " + target.string();
+  return "";
+}
+
 }  // namespace invdiff

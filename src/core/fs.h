@@ -15,5 +15,10 @@ bool file_exists(const std::string& path);
 std::string join_path(const std::string& a, const std::string& b);
 // Absolute and lexically normal (no "." or ".." parts): how paths are recorded in metadata.
 std::string absolute_path(const std::string& p);
+// Why `rel`, a path read from a data file (a dataset's metadata.csv, a published label list), may
+// not be opened as root/rel: "" when it stays inside root, else the reason ("is an absolute path",
+// "leaves it through '..'", "resolves through a symlink to P"). Data files are input, so a row
+// naming ../../etc/passwd must not make a command read outside the directory it was given.
+std::string path_escape_reason(const std::string& root, const std::string& rel);
 
 }  // namespace invdiff

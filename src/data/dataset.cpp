@@ -68,43 +68,61 @@ ImageDataset load_dataset(const std::string& dir, const DatasetOptions& opt) {
   for (size_t i = 0; i < ds.class_names.size(); ++i) class_index[ds.class_names[i]] = static_cast<int64_t>(i);
 
   std::vector<int64_t> labels;
-  for (const auto& r : meta.rows) {
+  for (size_t i = 0; i < meta.rows.size(); ++i) {
+    const auto& r = meta.rows[i];
     if (has_split && r[split_col] != opt.split) continue;
     if (opt.limit >= 0 && static_cast<int64_t>(ds.files.size()) >= opt.limit) break;
     auto it = class_index.find(r[target_col]);
     if (it == class_index.end())
       throw std::runtime_error(dir + "/metadata.csv: value '" + r[target_col] + "' of column '" + ds.target_column +
                                "' is not among the manifest's class_names");
+    // Row numbers count the header as row 1, as a spreadsheet does (CsvTable::number's).
+    const std::string why = path_escape_reason(dir, r[file_col]);
+    if (!why.empty())
+      throw std::runtime_error(dir + "/metadata.csv: row " + std::to_string(i + 2) + ": file '" + r[file_col] +
+                               "' is outside the dataset directory (it " + why + "); files are paths inside " + dir);
     ds.files.push_back(r[file_col]);
     labels.push_back(it->second);
   }
   if (ds.files.empty())
     throw std::runtime_error(dir + ": no rows" + (has_split ? " in split '" + opt.split + "'" : std::string()));
 
-  std::vector<at::Tensor> imgs;
-  imgs.reserve(ds.files.size());
-  for (const auto& f : ds.files) {
+  // One uint8 tensor allocated once: no per-image tensors to stack (which held every image twice).
+  for (size_t i = 0; i < ds.files.size(); ++i) {
+    const std::string& f = ds.files[i];
     std::string p = join_path(dir, f);
     if (!file_exists(p)) throw std::runtime_error(dir + ": image listed in metadata.csv is missing: " + f);
-    auto img = read_image(p, opt.channels);
-    if (!imgs.empty() && img.sizes() != imgs.front().sizes())
+    auto img = read_image_u8(p, opt.channels);
+    if (i == 0) {
+      std::vector<int64_t> shape{static_cast<int64_t>(ds.files.size())};
+      for (int64_t s : img.sizes()) shape.push_back(s);
+      ds.images = torch::empty(shape, torch::kUInt8);
+    } else if (img.sizes() != ds.images.sizes().slice(1)) {
       throw std::runtime_error(dir + ": images differ in size: " + ds.files.front() + " is " +
-                               std::to_string(imgs.front().size(1)) + "x" + std::to_string(imgs.front().size(2)) +
-                               ", " + f + " is " + std::to_string(img.size(1)) + "x" + std::to_string(img.size(2)));
-    imgs.push_back(img);
+                               std::to_string(ds.images.size(2)) + "x" + std::to_string(ds.images.size(3)) + ", " + f +
+                               " is " + std::to_string(img.size(1)) + "x" + std::to_string(img.size(2)));
+    }
+    ds.images[static_cast<int64_t>(i)].copy_(img);
   }
-  ds.images = torch::stack(imgs);
   ds.labels = torch::tensor(labels, torch::kInt64);
   return ds;
 }
+
+at::Tensor ImageDataset::batch(const at::Tensor& idx) const { return to_unit_range(images.index_select(0, idx)); }
 
 nlohmann::json dataset_fingerprint(const ImageDataset& data) {
   uint64_t h = kFnvOffset;
   for (const auto& f : data.files) h = fnv1a(f.c_str(), f.size() + 1, h);  // with the NUL: keys stay apart
   for (const auto& c : data.class_names) h = fnv1a(c.c_str(), c.size() + 1, h);
   if (data.images.defined()) {
-    auto img = data.images.to(torch::kCPU, torch::kFloat32).contiguous();
-    h = fnv1a(img.data_ptr(), static_cast<size_t>(img.numel()) * sizeof(float), h);
+    // The hash of the [-1, 1] floats, as recorded before images were kept as uint8 (FNV runs
+    // byte by byte, so chunks give the whole tensor's hash), a chunk at a time: converting the
+    // whole set at once would need four times its memory again.
+    const int64_t n = data.images.size(0), chunk = 1024;
+    for (int64_t s = 0; s < n; s += chunk) {
+      auto img = to_unit_range(data.images.slice(0, s, std::min(n, s + chunk)).cpu()).to(torch::kFloat32).contiguous();
+      h = fnv1a(img.data_ptr(), static_cast<size_t>(img.numel()) * sizeof(float), h);
+    }
   }
   if (data.labels.defined()) {
     auto lab = data.labels.to(torch::kCPU, torch::kInt64).contiguous();

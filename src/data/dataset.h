@@ -1,7 +1,8 @@
 // A dataset directory: images + metadata.csv (a `file` column with paths relative to the
 // directory, a target column, optionally `split` and attribute columns) + optional
-// manifest.json (target column, class order, palette). Loaded whole into memory: the
-// benchmark's 24 k images at 16x16 take 74 MB.
+// manifest.json (target column, class order, palette). Loaded whole into memory as uint8, one
+// byte per pixel (200 k images at 64 x 64 take 2.5 GB; as float32 they took four times that), and
+// converted to the model's [-1, 1] floats one batch at a time (docs/data.md).
 #pragma once
 #include <cstdint>
 #include <string>
@@ -27,9 +28,13 @@ struct ImageDataset {
   std::string target_column;
   std::vector<std::string> files;        // the metadata's row key, in row order
   std::vector<std::string> class_names;  // condition index -> name
-  at::Tensor images;                     // [N, C, H, W] float in [-1, 1]
+  // [N, C, H, W] uint8 as stored; sets built in memory (tests) may hold float in [-1, 1]. Read
+  // them through batch() or to_unit_range (data/image_io.h), never as floats directly.
+  at::Tensor images;
   at::Tensor labels;                     // [N] int64 condition indices
   int64_t size() const { return static_cast<int64_t>(files.size()); }
+  // Rows idx ([B] int64) as float [B, C, H, W] in [-1, 1]: what a trainer or scorer feeds a model.
+  at::Tensor batch(const at::Tensor& idx) const;
 };
 
 // What an artefact made from a dataset records of it, and what its consumers check it against:

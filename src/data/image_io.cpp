@@ -22,15 +22,22 @@
 
 namespace invdiff {
 
-at::Tensor read_image(const std::string& path, int channels) {
+at::Tensor read_image_u8(const std::string& path, int channels) {
   if (channels != 1 && channels != 3) throw std::invalid_argument("read_image: channels must be 1 or 3");
   int w = 0, h = 0, n = 0;
   unsigned char* px = stbi_load(path.c_str(), &w, &h, &n, channels);
   if (!px) throw std::runtime_error(path + ": cannot read image (" + stbi_failure_reason() + ")");
-  auto t = torch::from_blob(px, {h, w, channels}, torch::kUInt8).clone();
+  auto t = torch::from_blob(px, {h, w, channels}, torch::kUInt8).permute({2, 0, 1}).contiguous();
   stbi_image_free(px);
-  return t.permute({2, 0, 1}).to(torch::kFloat32).div_(127.5).sub_(1.0).contiguous();
+  return t;
 }
+
+at::Tensor to_unit_range(const at::Tensor& pixels) {
+  if (pixels.scalar_type() != torch::kUInt8) return pixels;
+  return pixels.to(torch::kFloat32).div_(127.5).sub_(1.0).contiguous();
+}
+
+at::Tensor read_image(const std::string& path, int channels) { return to_unit_range(read_image_u8(path, channels)); }
 
 static void put_be32(std::string& s, uint32_t v) {
   s += char(v >> 24); s += char(v >> 16); s += char(v >> 8); s += char(v);
@@ -43,8 +50,10 @@ void write_png(const std::string& path, const at::Tensor& image, const TextChunk
     throw std::invalid_argument(path + ": images are written as PNG; the file name must end in .png");
   if (image.dim() != 3 || (image.size(0) != 1 && image.size(0) != 3))
     throw std::invalid_argument("write_png: expected a [C, H, W] tensor with C = 1 or 3");
-  auto hwc = image.detach().to(torch::kCPU, torch::kFloat32).clamp(-1, 1).add(1).mul(127.5).round()
-                 .to(torch::kUInt8).permute({1, 2, 0}).contiguous();
+  const auto u8 = image.scalar_type() == torch::kUInt8
+                      ? image.detach().cpu()
+                      : image.detach().to(torch::kCPU, torch::kFloat32).clamp(-1, 1).add(1).mul(127.5).round().to(torch::kUInt8);
+  auto hwc = u8.permute({1, 2, 0}).contiguous();
   int h = static_cast<int>(hwc.size(0)), w = static_cast<int>(hwc.size(1)), c = static_cast<int>(hwc.size(2));
   int len = 0;
   unsigned char* png = stbi_write_png_to_mem(hwc.data_ptr<uint8_t>(), w * c, w, h, c, &len);

@@ -11,10 +11,17 @@ namespace invdiff {
 
 using TextChunks = std::map<std::string, std::string>;
 
-// Reads any stb-supported image as float [C, H, W] in [-1, 1] with C = channels (1 or 3; alpha
-// dropped, grey expanded when channels == 3). Throws "<path>: cannot read image (<reason>)".
+// Reads any stb-supported image as uint8 [C, H, W] with C = channels (1 or 3; alpha dropped,
+// grey expanded when channels == 3). Throws "<path>: cannot read image (<reason>)".
+at::Tensor read_image_u8(const std::string& path, int channels = 3);
+// The same as float [C, H, W] in [-1, 1]: to_unit_range(read_image_u8(path, channels)).
 at::Tensor read_image(const std::string& path, int channels = 3);
-// Writes a [C, H, W] tensor in [-1, 1] (clamped) as PNG, atomically, with text chunks.
+// uint8 pixels (any shape) -> float32 p / 127.5 - 1 in [-1, 1], the one conversion every reader
+// uses (so a batch converted late equals the image converted on reading, bit for bit); float
+// input is returned as it is (sets built in memory, generated images).
+at::Tensor to_unit_range(const at::Tensor& pixels);
+// Writes a [C, H, W] tensor in [-1, 1] (clamped), or uint8 pixels as they are, as PNG,
+// atomically, with text chunks.
 void write_png(const std::string& path, const at::Tensor& image, const TextChunks& text = {});
 // Reads the tEXt chunks of a PNG file.
 TextChunks read_png_text(const std::string& path);

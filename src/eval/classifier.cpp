@@ -8,6 +8,7 @@
 
 #include "core/fs.h"
 #include "core/progress.h"
+#include "data/image_io.h"
 #include "train/checkpoint.h"
 
 namespace invdiff {
@@ -37,7 +38,7 @@ at::Tensor batched(const Classifier& c, const at::Tensor& images, int64_t bs, bo
   std::vector<at::Tensor> out;
   ProgressBar bar(feats ? "features" : "classify", n, 0, progress);
   for (int64_t i = 0; i < n; i += bs) {
-    auto x = images.narrow(0, i, std::min(bs, n - i)).to(c.device, torch::kFloat32);
+    auto x = to_unit_range(images.narrow(0, i, std::min(bs, n - i))).to(c.device, torch::kFloat32);
     out.push_back((feats ? net->features(x) : net->forward(x)).to(torch::kCPU));
     bar.update(i + x.size(0));
   }

@@ -12,6 +12,7 @@
 #include "core/fs.h"
 #include "core/interrupt.h"
 #include "core/progress.h"
+#include "data/image_io.h"
 #include "eval/metrics.h"
 #include "train/checkpoint.h"
 #include "train/optim.h"
@@ -100,7 +101,7 @@ Classifier train_classifier(const ImageDataset& data, const ClassifierTrainConfi
     if (interrupted()) throw std::runtime_error("classifier training interrupted at step " + std::to_string(step) + "; nothing saved");
     auto gen = step_generator(cfg.seed, step, /*salt=*/17);
     auto idx = sampler.batch_tensor(step);
-    auto x = x_tr.index_select(0, idx);
+    auto x = to_unit_range(x_tr.index_select(0, idx));
     if (cfg.augment) x = augment(x, gen);
     auto y = y_tr.index_select(0, idx).to(device);
     x = x.to(device);

@@ -183,7 +183,7 @@ EvalSet from_reference(const EvalOptions& opt, const ImageDataset& ref) {
   auto perm = torch::randperm(n, gen, torch::TensorOptions().dtype(torch::kInt64));
   auto a = perm.narrow(0, 0, n / 2), b = perm.narrow(0, n / 2, n - n / 2);
   EvalSet s;
-  s.images = ref.images.index_select(0, a);
+  s.images = to_unit_range(ref.images.index_select(0, a));  // scored as generated images are: floats
   auto la = ref.labels.index_select(0, a).contiguous();
   s.prompt.assign(la.data_ptr<int64_t>(), la.data_ptr<int64_t>() + la.numel());
   s.reference = ref.images.index_select(0, b);

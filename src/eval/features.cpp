@@ -8,6 +8,7 @@
 
 #include "core/fs.h"
 #include "core/progress.h"
+#include "data/image_io.h"
 #include "eval/classifier.h"
 
 namespace invdiff {
@@ -70,7 +71,7 @@ at::Tensor FeatureExtractor::extract(const at::Tensor& images, int64_t bs, bool 
   std::vector<at::Tensor> out;
   ProgressBar bar(label, n, 0, progress);
   for (int64_t i = 0; i < n; i += bs) {
-    auto x = images.narrow(0, i, std::min(bs, n - i)).to(device_, torch::kFloat32);
+    auto x = to_unit_range(images.narrow(0, i, std::min(bs, n - i))).to(device_, torch::kFloat32);
     out.push_back(fn_(x).to(torch::kCPU, torch::kFloat32));
     bar.update(i + x.size(0));
   }

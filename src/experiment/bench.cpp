@@ -205,8 +205,15 @@ nlohmann::json run_bench(const BenchOptions& opt, const c10::Device& device, boo
   for (BenchRow row : rows)  // a bad override fails now, not after the base model has trained
     if (row != BenchRow::Reference && row != BenchRow::Base) recipe_for(row, pr, opt);
   ensure_dir(opt.out);
-  Experiment ex(opt.data, device, progress);
-  ex.ensure_cfmnist();
+  Experiment ex(DataSpec{opt.data, opt.target, opt.attributes}, device, progress);
+  ex.ensure_dataset();
+  ex.check_attributes();
+  const bool labelled_rows = std::any_of(rows.begin(), rows.end(), [](BenchRow r) {
+    return r == BenchRow::Oracle || r == BenchRow::Reweight;
+  });
+  if (labelled_rows && ex.attribute_columns().empty())  // before the base model trains, not after
+    throw std::invalid_argument("bench: the oracle and reweight rows group by attribute columns, and " + opt.data +
+                                " names none (pass --attribute COL, or leave those rows out with --rows)");
 
   nlohmann::json bench;
   bench["command"] = opt.command_line;

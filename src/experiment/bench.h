@@ -30,7 +30,9 @@ INVDIFF_JSON_ENUM(BenchRow, "bench row",
 // Unset optionals keep each recipe's own setting; a set one overrides it (and tags the cells).
 struct BenchOptions {
   std::string out = "runs/bench";
-  std::string data = "data/cfmnist";
+  std::string data = "data/cfmnist";  // built as cfmnist when no dataset is there
+  std::string target;                 // the condition column ("" : the manifest's)
+  std::vector<std::string> attributes;  // Bias and the oracle rows' columns ("" : the manifest's)
   std::string preset = "quick";
   std::string base;                  // an existing base model; "" : train OUT/base (seed 0)
   int seeds = 3;                     // seeds 0 .. seeds-1 (groups, G_psi, sampling)

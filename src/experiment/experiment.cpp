@@ -13,6 +13,7 @@
 #include "data/reweight.h"
 #include "eval/classifier.h"
 #include "eval/classifier_train.h"
+#include "eval/colour.h"
 #include "eval/evaluate.h"
 #include "invdiff/group_weights.h"
 #include "invdiff/groups_io.h"
@@ -53,13 +54,43 @@ std::string ckpt_fp(const std::string& dir) {
 }  // namespace
 
 const ImageDataset& Experiment::train() {
-  if (!train_) train_ = load_dataset(data_dir_, DatasetOptions{});
+  if (!train_) {
+    DatasetOptions o;
+    o.target_column = target_;
+    train_ = load_dataset(data_dir_, o);
+  }
   return *train_;
 }
 
-std::string Experiment::data_fingerprint() const { return file_fingerprint(join_path(data_dir_, "manifest.json")); }
+std::string Experiment::data_fingerprint() const {
+  // The manifest identifies a build (cfmnist, the importers); a bare folder its metadata.csv.
+  const std::string manifest = join_path(data_dir_, "manifest.json");
+  std::string fp = file_fingerprint(file_exists(manifest) ? manifest : join_path(data_dir_, "metadata.csv"));
+  // Another condition column makes other models of the same files; the default keeps old keys.
+  if (!target_.empty()) fp += " target " + target_;
+  return fp;
+}
+
+bool Experiment::has_colour_oracle() const { return !manifest_palette(data_dir_).empty(); }
+
+void Experiment::check_attributes() const {
+  const auto cols = attribute_columns();
+  if (cols.empty()) return;
+  const auto ref = load_metadata(data_dir_, "ref");
+  for (const auto& c : cols) {
+    if (!ref.has_column(c))
+      throw std::runtime_error(ref.source + " has no attribute column '" + c + "' to judge Bias with");
+    int64_t unlabelled = 0;
+    for (const auto& r : ref.rows) unlabelled += r[ref.column(c)].empty();
+    if (ref.rows.empty() || unlabelled > 0)
+      throw std::runtime_error(ref.source + ": attribute column '" + c + "' has no value in " +
+                               std::to_string(ref.rows.empty() ? 0 : unlabelled) + " of " + std::to_string(ref.rows.size()) +
+                               " ref rows; Bias needs every reference image labelled");
+  }
+}
 
 std::vector<std::string> Experiment::attribute_columns() const {
+  if (!attributes_.empty()) return attributes_;
   const std::string path = join_path(data_dir_, "manifest.json");
   if (!file_exists(path)) return {};
   auto m = nlohmann::json::parse(read_text(path));
@@ -71,21 +102,24 @@ std::vector<std::string> Experiment::attribute_columns() const {
   return cols;
 }
 
-std::vector<std::string> Experiment::oracle_columns(const Recipe& r) const {
+std::vector<std::string> Experiment::oracle_columns(const Recipe& r) {
   if (!r.oracle_columns.empty()) return r.oracle_columns;
-  std::vector<std::string> cols{"class_name"};
+  std::vector<std::string> cols{target_column()};
   for (const auto& c : attribute_columns()) cols.push_back(c);
-  if (cols.size() == 1) throw std::invalid_argument("recipe '" + r.name + "': " + data_dir_ + " names no attribute columns for oracle groups");
+  if (cols.size() == 1)
+    throw std::invalid_argument("recipe '" + r.name + "': " + data_dir_ +
+                                " names no attribute columns for oracle groups (pass --attribute COL)");
   return cols;
 }
 
 nlohmann::json Experiment::attribute_classifiers(const std::string& out) {
-  // The colour oracle judges colour exactly; every other attribute gets a classifier trained on
-  // the balanced reference split (evaluation only: the label-free method never sees it).
+  // The colour oracle judges cfmnist's colour exactly; every other attribute gets a classifier
+  // trained on the reference split (evaluation only: the label-free method never sees it).
   nlohmann::json res = nlohmann::json::object();
   attr_classifiers_.clear();
+  const bool oracle = has_colour_oracle();
   for (const auto& col : attribute_columns()) {
-    if (col == "colour_name") continue;
+    if (col == "colour_name" && oracle) continue;
     const std::string dir = join_path(out, "attr_" + col);
     ClassifierTrainConfig cfg;
     cfg.column = col;
@@ -109,9 +143,12 @@ nlohmann::json Experiment::classifier_stage(const std::string& dir, const nlohma
   return st.result;
 }
 
-void Experiment::ensure_cfmnist() {
-  // The manifest is written last: its presence means the build finished.
-  if (file_exists(join_path(data_dir_, "manifest.json"))) return;
+void Experiment::ensure_dataset() {
+  // cfmnist and the importers write the manifest last: its presence means the build finished.
+  if (file_exists(join_path(data_dir_, "manifest.json")) || file_exists(join_path(data_dir_, "metadata.csv"))) return;
+  if (!target_.empty() || !attributes_.empty())
+    throw std::runtime_error(data_dir_ + ": no dataset there (no metadata.csv); --target and --attribute name columns "
+                             "of an existing one");
   std::printf("building cfmnist in %s\n", data_dir_.c_str());
   build_cfmnist(CfmnistConfig{}, data_dir_, progress_);
 }
@@ -130,7 +167,9 @@ nlohmann::json Experiment::base(const std::string& dir, const UNetConfig& unet, 
 }
 
 nlohmann::json Experiment::classifier(const std::string& dir) {
-  auto res = classifier_stage(dir, {{"stage", "classifier"}, {"data", data_fingerprint()}}, ClassifierTrainConfig{});
+  ClassifierTrainConfig cfg;
+  cfg.column = target_;  // "" : the manifest's (the data fingerprint names any other)
+  auto res = classifier_stage(dir, {{"stage", "classifier"}, {"data", data_fingerprint()}}, cfg);
   classifier_ = checkpoint_path(dir);
   return res;
 }
@@ -229,6 +268,7 @@ nlohmann::json Experiment::evaluate(const std::string& dir, const std::string& m
   if (classifier_.empty()) throw std::logic_error("Experiment::evaluate before Experiment::classifier");
   EvalOptions opt;
   opt.data_dir = data_dir_;
+  opt.target_column = target_;
   opt.classifier = classifier_;
   opt.attr_classifiers = attr_classifiers_;
   opt.progress = progress_;

@@ -44,6 +44,13 @@ Recipe invdiff_recipe(const Preset& p) {
   return r;
 }
 
+Recipe run_recipe(const Preset& p, uint64_t seed) {
+  Recipe r = invdiff_recipe(p);
+  r.groups_cfg.score.seed = seed;
+  r.debias.seed = seed;
+  return r;
+}
+
 Recipe official_recipe(const Preset& p) {
   Recipe r;
   r.name = "official";

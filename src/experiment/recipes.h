@@ -53,6 +53,10 @@ Recipe invdiff_recipe(const Preset& p);
 // The official recipe: single-t score, the std grouper (G = 8), a full `copy` G_psi in the
 // convex mix at r = 0.5, t over the whole schedule.
 Recipe official_recipe(const Preset& p);
+// The recipe `invdiff run` makes its guided model with: invdiff's defaults for the preset, the
+// max step's and the min step's seeds set to `seed`. The stage commands (`groups`, `debias`)
+// start from it too (cli/recipe_option.h), so the stages run by hand give what `run` gives.
+Recipe run_recipe(const Preset& p, uint64_t seed);
 // The ERM control: invdiff's min step with no groups (plain mean loss).
 Recipe erm_recipe(const Preset& p);
 // Oracle groups (true class x attribute values) with invdiff's min step: the label-free upper bound.

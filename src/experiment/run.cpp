@@ -18,27 +18,32 @@ nlohmann::json run_pipeline(const RunOptions& opt, const c10::Device& device, bo
   pr.debias_steps = opt.debias_steps.value_or(pr.debias_steps);
   pr.samples_per_class = opt.samples_per_class.value_or(pr.samples_per_class);
   ensure_dir(opt.out);
-  Experiment ex(opt.data, device, progress);
+  Experiment ex(DataSpec{opt.data, opt.target, opt.attributes}, device, progress);
   auto step = [](int i, const std::string& what) { std::printf("[%d/6] %s\n", i, what.c_str()); };
 
+  ex.ensure_dataset();
+  ex.check_attributes();  // before anything trains or prints: a bad column is one line
   step(1, "data: " + opt.data);
-  ex.ensure_cfmnist();
 
-  const std::string base = join_path(opt.out, "base");
-  TrainConfig tc = opt.train;
-  tc.steps = pr.base_steps;
-  tc.seed = opt.seed;
-  step(2, "base model (" + std::to_string(tc.steps) + " steps): " + base);
   nlohmann::json run;
-  run["base_train"] = ex.base(base, opt.unet, tc);
+  std::string base = opt.model;
+  if (base.empty()) {
+    base = join_path(opt.out, "base");
+    TrainConfig tc = opt.train;
+    tc.steps = pr.base_steps;
+    tc.seed = opt.seed;
+    step(2, "base model (" + std::to_string(tc.steps) + " steps): " + base);
+    run["base_train"] = ex.base(base, opt.unet, tc);
+  } else {
+    step(2, "base model: " + base + " (given, not trained)");
+  }
+  run["base"] = base;
 
   step(3, "evaluation classifier: " + join_path(opt.out, "classifier"));
   run["classifier"] = ex.classifier(join_path(opt.out, "classifier"));
   run["attribute_classifiers"] = ex.attribute_classifiers(opt.out);
 
-  Recipe recipe = invdiff_recipe(pr);
-  recipe.groups_cfg.score.seed = opt.seed;
-  recipe.debias.seed = opt.seed;
+  Recipe recipe = run_recipe(pr, opt.seed);
   step(4, "label-free groups and G_psi (" + std::to_string(recipe.debias.steps) + " steps): " + opt.out +
               "/{groups,guided}");
   run["recipe"] = recipe;
@@ -59,6 +64,8 @@ nlohmann::json run_pipeline(const RunOptions& opt, const c10::Device& device, bo
                    {"samples_per_class", pr.samples_per_class}, {"score_timesteps", pr.score_timesteps}};
   run["seed"] = opt.seed;
   run["data"] = opt.data;
+  run["target_column"] = ex.target_column();
+  run["attribute_columns"] = ex.attribute_columns();
   run["threads"] = torch::get_num_threads();
   run["device"] = device.str();
   run["command"] = opt.command_line;

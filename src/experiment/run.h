@@ -1,11 +1,14 @@
-// `invdiff run`: the whole loop on the embedded benchmark in one call - data, base model,
-// label-free groups, G_psi, evaluation of the reference split, the base and the guided model,
-// and one report (report.md + report.html). Every stage is resumable (pipeline/stage.h).
+// `invdiff run`: the whole loop in one call on the embedded benchmark or any dataset - data, base
+// model (or a given one), label-free groups, G_psi, evaluation of the reference split, the base
+// and the guided model, and one report (report.md + report.html). Bias is judged by cfmnist's
+// colour oracle or by attribute classifiers trained on the reference split's attribute columns;
+// a dataset without any still gets everything else. Every stage is resumable (experiment/stage.h).
 #pragma once
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <c10/core/Device.h>
 
@@ -16,7 +19,10 @@ namespace invdiff {
 
 struct RunOptions {
   std::string out = "runs/demo";
-  std::string data = "data/cfmnist";
+  std::string data = "data/cfmnist";  // built as cfmnist when no dataset is there
+  std::string model;                  // an existing base model (or diffusers folder); "" : train OUT/base
+  std::string target;                 // the condition column ("" : the manifest's)
+  std::vector<std::string> attributes;  // the columns Bias is judged on ("" : the manifest's)
   std::string preset = "quick";
   uint64_t seed = 0;
   std::optional<int64_t> base_steps;         // unset: the preset's

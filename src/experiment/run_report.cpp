@@ -40,6 +40,19 @@ std::string fmt_num(const nlohmann::json& v, int digits) {
   return b;
 }
 
+std::string bias_judges(const nlohmann::json& metrics) {
+  std::string s;
+  for (const auto& a : metrics.value("attributes", nlohmann::json::array())) {
+    // A classifier's accuracy is its measurement error's bound: Bias is only as good as its judge.
+    const std::string one = a.value("kind", std::string()) == "colour-oracle"
+                                ? "the colour oracle"
+                                : "the attribute classifier on '" + a.value("column", std::string()) +
+                                      "' (validation accuracy " + fmt_num(a.value("val_accuracy", nlohmann::json())) + ")";
+    s += (s.empty() ? "" : "; ") + one;
+  }
+  return s;
+}
+
 namespace {
 std::string minutes(const nlohmann::json& seconds) {
   return seconds.is_number() ? fmt_num(seconds.get<double>() / 60.0, 1) + " min" : "-";
@@ -98,19 +111,29 @@ void write_run_report(const std::string& out, const nlohmann::json& run) {
   doc.table({"images", "Bias", "colour purity", "faithfulness", "FD", "KID", "precision", "recall", "n"},
             {metric_row("reference split (real, balanced)", ev["reference"]), metric_row("base model", base),
              metric_row("guided (" + run["recipe"]["label"].get<std::string>() + ")", guided)});
-  char buf[512];
-  std::snprintf(buf, sizeof buf,
-                "Bias: 0 = every prompt's colours uniform, 1 = one colour only. The guided model moves Bias from "
-                "%.3f to %.3f, closing %.1f %% of the base's distance to the reference split's %.3f. Quality columns "
-                "compare generated images with the balanced reference split in the evaluation classifier's feature "
-                "space (FD, KID: lower is better; precision, recall: higher); a lower Bias with low colour purity "
-                "or a worse FD means broken images, not fairness.",
-                b0, b1, b0 - bref != 0 ? 100.0 * (b0 - b1) / (b0 - bref) : 0.0, bref);
-  doc.paragraph(buf);
+  const std::string judges = bias_judges(base);
+  char buf[768];
+  if (judges.empty()) {
+    doc.paragraph("Bias not measured: `" + run["data"].get<std::string>() + "` has no attribute labels. Bias needs "
+                  "labelled reference data: pass `--attribute COL` naming a column labelled in the ref split (an "
+                  "attribute classifier trained there judges the generated images). The quality columns compare "
+                  "generated images with the reference split in the evaluation classifier's feature space (FD, KID: "
+                  "lower is better; precision, recall, faithfulness: higher).");
+  } else {
+    std::snprintf(buf, sizeof buf,
+                  "Bias, judged by %s: 0 = every prompt's attribute values uniform, 1 = one value only. The guided "
+                  "model moves Bias from %.3f to %.3f, closing %.1f %% of the base's distance to the reference "
+                  "split's %.3f. Quality columns compare generated images with the reference split in the "
+                  "evaluation classifier's feature space (FD, KID: lower is better; precision, recall: higher); a "
+                  "lower Bias with a worse FD or faithfulness means broken images, not fairness.",
+                  judges.c_str(), b0, b1, b0 - bref != 0 ? 100.0 * (b0 - b1) / (b0 - bref) : 0.0, bref);
+    doc.paragraph(buf);
+  }
 
-  // Per-prompt shares: one stacked bar per model and prompt.
+  // Per-prompt shares of the first judged attribute: one stacked bar per model and prompt.
   std::vector<std::string> prompts = base["prompt_order"].get<std::vector<std::string>>();
-  std::vector<std::string> attrs = base["attribute"]["classes"].get<std::vector<std::string>>();
+  std::vector<std::string> attrs =
+      base["attribute"].value("classes", std::vector<std::string>{});  // none: no shares to show
   auto palette = manifest_palette(run["data"].get<std::string>());
   ShareBars bars;
   bars.prompts = prompts;
@@ -143,13 +166,15 @@ void write_run_report(const std::string& out, const nlohmann::json& run) {
     row.push_back(fmt_num(guided["per_prompt"][p]["purity"]));
     share_rows.push_back(row);
   }
-  atomic_write_text(join_path(out, "shares.svg"), svg_share_bars(bars));
-  doc.heading("Attribute shares per prompt");
-  doc.image("shares.svg", "attribute shares per prompt, base vs guided");
-  std::string share_head;
-  for (const auto& a : attrs) share_head += (share_head.empty() ? "" : " / ") + a;
-  doc.table({"prompt", "base " + share_head, "base Bias", "guided " + share_head, "guided Bias", "guided purity"},
-            share_rows);
+  if (!attrs.empty()) {
+    atomic_write_text(join_path(out, "shares.svg"), svg_share_bars(bars));
+    doc.heading("Attribute shares per prompt");
+    doc.image("shares.svg", "attribute shares per prompt, base vs guided");
+    std::string share_head;
+    for (const auto& a : attrs) share_head += (share_head.empty() ? "" : " / ") + a;
+    doc.table({"prompt", "base " + share_head, "base Bias", "guided " + share_head, "guided Bias", "guided purity"},
+              share_rows);
+  }
 
   doc.heading("Samples (same seeds for both models, one row per prompt)");
   doc.images({"eval_base/samples.png", "eval_guided/samples.png"}, {"base", "guided"});
@@ -158,26 +183,34 @@ void write_run_report(const std::string& out, const nlohmann::json& run) {
   std::vector<LineSeries> curves;
   auto bl = loss_series(join_path(out, "base/loss.csv"), "base model", "#1f77b4");
   auto gl = loss_series(join_path(out, "guided/loss.csv"), "G_psi (group objective)", "#d62728");
-  for (auto* s : {&bl, &gl})
+  for (auto* s : {&bl, &gl})  // a given base has no loss.csv here: its curve is left out
     if (!s->x.empty()) curves.push_back(*s);
   if (!curves.empty()) {
     atomic_write_text(join_path(out, "loss.svg"), svg_line_chart(curves, "step", "loss (moving average of 50)", true));
     doc.image("loss.svg", "loss curves");
   }
   const auto& gt = run["guided_train"];
-  doc.table({"stage", "time", "detail"},
-            {{"base model", minutes(run["base_train"]["seconds"]),
-              std::to_string(run["base_train"]["steps"].get<int64_t>()) + " steps, " +
-                  std::to_string(run["base_train"]["parameters"].get<int64_t>()) + " parameters, final loss " +
-                  fmt_num(run["base_train"]["final_loss"], 4)},
-             {"evaluation classifier", minutes(run["classifier"]["seconds"]),
-              "validation accuracy " + fmt_num(run["classifier"]["val_accuracy"])},
-             {"groups (max step)", minutes(run["groups"]["seconds"]), group_detail(run)},
-             {"G_psi (min step)", minutes(gt["seconds"]),
-              std::to_string(gt["steps"].get<int64_t>()) + " steps, " + std::to_string(gt["trainable"].get<int64_t>()) +
-                  " trainable parameters, final loss " + fmt_num(gt["final_loss"], 4)},
-             {"evaluate base", minutes(base["seconds"]), "sampling + metrics"},
-             {"evaluate guided", minutes(guided["seconds"]), "sampling + metrics"}});
+  std::vector<std::vector<std::string>> stages;
+  if (run.contains("base_train"))
+    stages.push_back({"base model", minutes(run["base_train"]["seconds"]),
+                      std::to_string(run["base_train"]["steps"].get<int64_t>()) + " steps, " +
+                          std::to_string(run["base_train"]["parameters"].get<int64_t>()) + " parameters, final loss " +
+                          fmt_num(run["base_train"]["final_loss"], 4)});
+  else
+    stages.push_back({"base model", "-", "given: `" + run.value("base", std::string()) + "` (not trained here)"});
+  stages.push_back({"evaluation classifier", minutes(run["classifier"]["seconds"]),
+                    "validation accuracy " + fmt_num(run["classifier"]["val_accuracy"])});
+  const auto attr = run.value("attribute_classifiers", nlohmann::json::object());
+  for (auto it = attr.begin(); it != attr.end(); ++it)
+    stages.push_back({"attribute classifier (" + it.key() + ")", minutes(it.value()["seconds"]),
+                      "validation accuracy " + fmt_num(it.value()["val_accuracy"]) + " (judges Bias; evaluation only)"});
+  stages.push_back({"groups (max step)", minutes(run["groups"]["seconds"]), group_detail(run)});
+  stages.push_back({"G_psi (min step)", minutes(gt["seconds"]),
+                    std::to_string(gt["steps"].get<int64_t>()) + " steps, " + std::to_string(gt["trainable"].get<int64_t>()) +
+                        " trainable parameters, final loss " + fmt_num(gt["final_loss"], 4)});
+  stages.push_back({"evaluate base", minutes(base["seconds"]), "sampling + metrics"});
+  stages.push_back({"evaluate guided", minutes(guided["seconds"]), "sampling + metrics"});
+  doc.table({"stage", "time", "detail"}, stages);
   doc.paragraph("Times are those recorded when each stage ran (a stage resumed after an interruption counts its "
                 "training time across calls). This call took " +
                 minutes(run["seconds_this_call"]) + ".");

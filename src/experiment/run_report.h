@@ -15,4 +15,9 @@ void write_run_report(const std::string& out_dir, const nlohmann::json& run);
 // "0.123" style formatting shared by the reports; "-" for null / non-numbers.
 std::string fmt_num(const nlohmann::json& v, int digits = 3);
 
+// Who judged Bias in an evaluation's metrics.json, for the report and the CLI: "the colour
+// oracle", "the attribute classifier on 'shade' (validation accuracy 0.958)", several joined by
+// "; " (Bias is then their mean); "" when nothing did (no attribute labels).
+std::string bias_judges(const nlohmann::json& metrics);
+
 }  // namespace invdiff

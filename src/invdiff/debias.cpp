@@ -132,7 +132,7 @@ DebiasResult debias_train(const ImageDataset& data, const at::Tensor& W_in, cons
     auto idx = draw_p.defined() ? torch::multinomial(draw_p, cfg.batch_size, /*replacement=*/true,
                                                      step_generator(cfg.seed, step, 1))
                                 : sampler.batch_tensor(step);
-    auto x0 = data.images.index_select(0, idx);
+    auto x0 = data.batch(idx);
     auto y = data.labels.index_select(0, idx);
     auto t = torch::randint(cfg.t_lo, t_hi, {cfg.batch_size}, gen, torch::kInt64);
     auto eps = torch::randn(x0.sizes(), gen, torch::kFloat32);

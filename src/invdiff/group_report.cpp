@@ -117,7 +117,7 @@ nlohmann::json write_group_report(const std::string& out_dir, const ImageDataset
       char f[32];
       std::snprintf(f, sizeof f, "group_%02ld.png", static_cast<long>(g));
       nlohmann::json params{{"group", group_names.at(g)}, {"index", g}, {"shown", "highest-weight samples"}};
-      write_png(join_path(out_dir, f), make_grid(data.images.index_select(0, top), 8), {{"parameters", params.dump()}});
+      write_png(join_path(out_dir, f), make_grid(data.batch(top), 8), {{"parameters", params.dump()}});
       gj["grid"] = f;
     }
     groups.push_back(gj);

@@ -10,6 +10,7 @@
 
 #include "core/hash.h"
 #include "core/progress.h"
+#include "data/image_io.h"
 #include "invdiff/grouper.h"
 
 namespace invdiff {
@@ -94,7 +95,7 @@ SampleScores compute_scores(const EpsFn& eps_fn, const NoiseSchedule& sch, const
     }
     auto eps = torch::cat(eps_list);  // [b*M, C, H, W], sample-major
     auto t = torch::cat(t_list);
-    auto x0 = images.slice(0, s, s + b).repeat_interleave(M, 0);
+    auto x0 = to_unit_range(images.slice(0, s, s + b)).repeat_interleave(M, 0);
     auto y = labels.slice(0, s, s + b).repeat_interleave(M, 0);
     auto xt = sch.q_sample(x0, t, eps);
     at::Tensor h;

@@ -69,9 +69,10 @@ std::vector<int> default_score_timesteps(int T, int M);
 at::Tensor standardise_by_condition(const at::Tensor& raw, const at::Tensor& labels);
 
 
-// Scores every image (images [N, C, H, W] on CPU, labels [N], keys [N] = row keys) with eps_fn,
-// which must not build an autograd graph. Calls eps_fn on `device`. opt.hidden_features needs
-// hidden_fn (the same network with its bottleneck), which is then called instead of eps_fn.
+// Scores every image (images [N, C, H, W] on CPU, uint8 or float in [-1, 1], converted a chunk at
+// a time; labels [N], keys [N] = row keys) with eps_fn, which must not build an autograd graph.
+// Calls eps_fn on `device`. opt.hidden_features needs hidden_fn (the same network with its
+// bottleneck), which is then called instead of eps_fn.
 SampleScores compute_scores(const EpsFn& eps_fn, const NoiseSchedule& sch, const at::Tensor& images,
                             const at::Tensor& labels, const std::vector<std::string>& keys, const ScoreOptions& opt,
                             const c10::Device& device, bool progress = false, const EpsHiddenFn& hidden_fn = {});

@@ -102,7 +102,7 @@ TrainResult train_diffusion(const ImageDataset& data, const UNetConfig& unet_cfg
   for (; step < cfg.steps; ++step) {
     auto gen = step_generator(cfg.seed, step);
     auto idx = sampler.batch_tensor(step);
-    auto x0 = data.images.index_select(0, idx);
+    auto x0 = data.batch(idx);
     auto w = sample_weights.defined() ? sample_weights.index_select(0, idx).to(torch::kFloat32) : at::Tensor();
     auto y = data.labels.index_select(0, idx);
     auto t = torch::randint(0, sched.T(), {cfg.batch_size}, gen, torch::kInt64);

@@ -110,16 +110,19 @@ TEST(Cli, OutOfRangeAndIgnoredFlagsAreRefusedInOneReadableLine) {
            {"sample -m x -p y --sampling-method ddpm --eta 0.5", "--eta would be ignored: it applies to the ddim"},
            {"eval --data x --reference --sampling-method dpm++2m --eta 1", "--eta would be ignored"},
            {"debias -m x --data y --variant copy --lora-rank 8", "--lora-rank would be ignored: it applies to --variant lora"},
-           {"debias -m x --data y --small-ch 8", "--small-ch would be ignored: it applies to --variant small"},
+           {"debias -m x --data y --variant copy --small-ch 8", "--small-ch would be ignored: it applies to --variant small"},
            {"groups --data x --score single-t -M 4", "-M would be ignored: it applies to --score multi-t only"},
            {"groups --data x --timesteps 100,900 -M 4", "-M would be ignored: --timesteps lists the timesteps"},
            {"groups --data x --grouper otsu --grouper-steps 10", "--grouper-steps would be ignored: it applies to --grouper std"},
-           {"groups --data x --feature-pool 4", "--feature-pool would be ignored: it applies to --grouper cluster"},
+           {"groups --data x --grouper std --feature-pool 4", "--feature-pool would be ignored: it applies to --grouper cluster"},
+           {"groups --data x --refine-draws 0 --select-samples 10", "--select-samples would be ignored: it applies to --refine-draws"},
+           {"groups --data x --score single-t --refine-draws 2", "--refine-draws would be ignored: it applies to --score multi-t"},
+           {"groups --data x --no-select-timestep --refine-draws 2", "--refine-draws would be ignored: it applies to --select-timestep"},
+           {"groups --data x --recipe paper", "--recipe: paper not in"},
            {"groups --data x --grouper cluster --hidden-t 0.1", "--hidden-t would be ignored: it applies to --cluster-features hidden or both"},
            {"groups --data x --grouper cluster --max-clusters 3", "--max-clusters would be ignored: it applies to --clusters 0 only"},
            {"groups --data x --grouper cluster --no-whiten --robust-whiten", "--robust-whiten would be ignored: --no-whiten turns whitening off"},
            {"groups --data x --grouper cluster --cluster-features hidden --hidden-t 1.5", "--hidden-t"},
-           {"groups --data x --select-samples 10", "--select-samples would be ignored: it applies to --refine-draws"},
            {"groups --data x --scores s.csv -b 8", "--batch-size would be ignored: --scores reads the scores"},
            {"groups --data x --no-images --per-group 4", "--per-group would be ignored: --no-images"},
        }) {
@@ -171,14 +174,15 @@ TEST(Cli, OldFlagNamesPrintTheirNewName) {
 // column, on every command that has the thing; negated flags render without "{false}".
 TEST(Cli, OneFlagNamePerMeaningAcrossCommands) {
   auto help = [](const std::string& cmd) { return run_cli(cmd + " --help").output; };
-  for (const char* cmd : {"groups", "debias", "sample", "eval", "bench", "info"})
+  for (const char* cmd : {"groups", "debias", "sample", "eval", "bench", "run", "info"})
     EXPECT_NE(help(cmd).find("-m,--model"), std::string::npos) << cmd;
   for (const char* cmd : {"sample", "eval", "run", "bench"})
     EXPECT_NE(help(cmd).find("-n,--images-per-prompt"), std::string::npos) << cmd;
   for (const char* cmd : {"train", "groups", "debias", "sample", "eval", "classifier train"})
     EXPECT_NE(help(cmd).find("-b,--batch-size"), std::string::npos) << cmd;
-  for (const char* cmd : {"train", "groups", "debias", "eval", "classifier train"})
+  for (const char* cmd : {"train", "groups", "debias", "eval", "classifier train", "run", "bench"})
     EXPECT_NE(help(cmd).find("--target"), std::string::npos) << cmd;
+  for (const char* cmd : {"run", "bench"}) EXPECT_NE(help(cmd).find("--attribute"), std::string::npos) << cmd;
   for (const char* cmd : {"sample", "eval"}) EXPECT_NE(help(cmd).find("--sampling-steps"), std::string::npos) << cmd;
   EXPECT_NE(help("run").find("--base-steps"), std::string::npos);
   for (const char* cmd : {"sample", "eval", "groups", "classifier train"})

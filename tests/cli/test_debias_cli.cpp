@@ -39,8 +39,8 @@ std::string DebiasCli::data_, DebiasCli::base_;
 
 TEST_F(DebiasCli, GroupsDebiasSampleEndToEnd) {
   std::string g = join_path(dir_->path, "groups");
-  auto r = run_cli("-q --threads 1 groups -m " + base_ + " --data " + data_ + " -G 2 -o " + g +
-                   " -M 2 --grouper-steps 50");
+  auto r = run_cli("-q --threads 1 groups -m " + base_ + " --data " + data_ + " --grouper std -G 2 -o " + g +
+                   " -M 2 --no-select-timestep --grouper-steps 50");
   ASSERT_EQ(r.status, 0) << r.output;
   for (auto f : {"scores.csv", "groups.csv", "summary.json", "report.json", "report.md", "group_00.png", "group_01.png"})
     EXPECT_TRUE(file_exists(join_path(g, f))) << f;
@@ -148,7 +148,7 @@ TEST_F(DebiasCli, MismatchesNameBothSides) {
   EXPECT_NE(r.output.find("but the dataset here is " + absolute_path(other)), std::string::npos) << r.output;
   // A scores.csv reused with --scores is checked the same way (its summary.json names the dataset).
   std::string sg = join_path(dir_->path, "scored_for_mismatch");
-  r = run_cli("-q --threads 1 groups -m " + base_ + " --data " + data_ + " -G 2 -M 2 --grouper-steps 20 --no-images -o " + sg);
+  r = run_cli("-q --threads 1 groups -m " + base_ + " --data " + data_ + " --grouper std -G 2 -M 2 --no-select-timestep --grouper-steps 20 --no-images -o " + sg);
   ASSERT_EQ(r.status, 0) << r.output;
   r = run_cli("-q --threads 1 groups --scores " + join_path(sg, "scores.csv") + " --data " + other + " --no-images -o " +
               join_path(dir_->path, "mm_scores"));

@@ -122,7 +122,7 @@ TEST_F(EvalTest, ImportedBaseGroupsDebiasSampleEvalExport) {
   write_tiny_unet2d(base, classes);
 
   const std::string g = path("hf_groups");
-  auto r = run_cli("-q --threads 1 groups -m " + base + " --data " + data() + " -G 2 -o " + g + " -M 2 --grouper-steps 20");
+  auto r = run_cli("-q --threads 1 groups -m " + base + " --data " + data() + " --grouper std -G 2 -o " + g + " -M 2 --no-select-timestep --grouper-steps 20");
   ASSERT_EQ(r.status, 0) << r.output;
   EXPECT_TRUE(file_exists(join_path(g, "groups.csv")));
 

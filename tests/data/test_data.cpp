@@ -186,7 +186,7 @@ TEST(Cfmnist, BuildWritesLoadableDatasetAndOracleMatchesMetadata) {
   EXPECT_EQ(ref.size(), 40);
   // The colour written in metadata.csv is what the oracle reads off the PNG.
   auto meta = load_metadata(d.path, "train");
-  auto oracle = oracle_colours(train.images, cfg.resolved_palette());
+  auto oracle = oracle_colours(to_unit_range(train.images), cfg.resolved_palette());
   size_t cc = meta.column("colour");
   for (int64_t i = 0; i < train.size(); ++i) EXPECT_EQ(std::to_string(oracle[i].item<int64_t>()), meta.rows[i][cc]);
   // Reference split is balanced per class.
