@@ -24,7 +24,8 @@ namespace invdiff::cli {
 namespace {
 void print_summary(const nlohmann::json& s, int64_t n) {
   const auto& sc = s["score"];
-  if (sc.contains("selected_timestep")) {
+  // A regrouping of refined scores keeps their score column: no timestep was chosen in this run.
+  if (sc.contains("selected_timestep") && sc["selected_timestep"]["t"].get<int>() >= 0) {
     std::printf("selected timestep %d (Otsu explained share by timestep:", sc["selected_timestep"]["t"].get<int>());
     // With --refine-draws the shares belong to the coarse pass's timesteps, not the refined ones.
     auto ts = (sc.contains("coarse") ? sc["coarse"] : sc)["timesteps"].get<std::vector<int>>();
