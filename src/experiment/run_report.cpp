@@ -27,7 +27,7 @@ std::string cluster_description(const nlohmann::json& g) {
     std::string ks;
     for (const auto& c : g.value("conditions", nlohmann::json::array()))
       ks += (ks.empty() ? "" : ", ") + std::to_string(c.value("k", 1));
-    how += ", bisected further while BIC improves (clusters per prompt, chosen without labels: " + ks + ")";
+    how += ", with the number of clusters per prompt chosen by BIC without labels (" + ks + ")";
   }
   return how;
 }

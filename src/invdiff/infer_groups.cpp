@@ -131,12 +131,12 @@ nlohmann::json infer_groups(const ImageDataset& data, const Denoiser* model, con
     grouper = {{"method", "otsu"}, {"per_condition", true}};
   } else if (cluster) {
     std::vector<at::Tensor> parts;
-    if (cfg.cluster_features != ClusterFeatures::Hidden) {
+    if (residual) {
       if (!scores.features.defined())
         throw std::invalid_argument("groups: the cluster grouper needs residual features (res_* columns in the scores file)");
       parts.push_back(scores.features);
     }
-    if (cfg.cluster_features != ClusterFeatures::Residual) {
+    if (hidden) {
       if (!scores.hidden.defined())
         throw std::invalid_argument("groups: the cluster grouper needs bottleneck features (h_* columns in the scores file)");
       parts.push_back(scores.hidden);
