@@ -104,7 +104,9 @@ nlohmann::json infer_groups(const ImageDataset& data, const Denoiser* model, con
                               progress, model->eps_hidden);
     }
     if (own_hidden_pass) {
+      // Its own multi-t pass at one timestep: a single-t score would draw a random t per sample.
       ScoreOptions h = cfg.score;
+      h.method = ScoreMethod::MultiT;
       h.timesteps = {static_cast<int>(cfg.hidden_t_fraction * model->schedule.T())};
       h.residual_pool = 0;
       h.hidden_features = true;

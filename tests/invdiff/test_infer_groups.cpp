@@ -247,3 +247,24 @@ TEST_F(InferGroups, GroupReportGivesTheAttributeBiasWithTheGroupsBalanced) {
   EXPECT_NEAR(a["balanced_bias"].get<double>(), expect_balanced / counts.size(), 1e-12);
   EXPECT_FALSE(s["report"]["attributes"]["class_name"].contains("balanced_bias"));  // the target itself
 }
+
+// The bottleneck taken in a pass of its own at t = fT is the same whatever the score's estimator:
+// under the single-t score that pass must still use the one timestep, not draw one per sample.
+TEST_F(InferGroups, OwnHiddenPassUsesItsTimestepUnderEitherScoreEstimator) {
+  GroupsConfig multi = refined_cluster();
+  multi.refine_draws = 0;
+  multi.select_timestep = false;
+  multi.cluster_features = ClusterFeatures::Hidden;
+  multi.hidden_t_fraction = 0.25;
+  GroupsConfig single = multi;
+  single.score.method = ScoreMethod::SingleT;
+  auto sm = infer_groups(*data_, model_, multi, path("hm"), torch::kCPU, false, no_images());
+  auto ss = infer_groups(*data_, model_, single, path("hs"), torch::kCPU, false, no_images());
+  const int T = model_->schedule.T();
+  EXPECT_EQ(sm["hidden_timestep"], static_cast<int>(0.25 * T));
+  EXPECT_EQ(ss["hidden_timestep"], static_cast<int>(0.25 * T));
+  auto hm = read_scores_csv(path("hm/scores.csv"), data_->files).hidden;
+  auto hs = read_scores_csv(path("hs/scores.csv"), data_->files).hidden;
+  ASSERT_TRUE(hm.defined() && hs.defined());
+  EXPECT_TRUE(torch::allclose(hm, hs, 0, 0)) << (hm - hs).abs().max().item<double>();
+}
