@@ -1,5 +1,6 @@
 #include "invdiff/cluster_groups.h"
 
+#include <ATen/CPUGeneratorImpl.h>
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -98,6 +99,42 @@ std::pair<at::Tensor, at::Tensor> robust_location_scatter(const at::Tensor& X) {
 }
 }  // namespace
 
+double cluster_separation(const at::Tensor& F, const at::Tensor& assign, int64_t k) {
+  double least = INFINITY;
+  for (int64_t a = 0; a < k; ++a)
+    for (int64_t b = a + 1; b < k; ++b) {
+      auto ia = (assign == a).nonzero().squeeze(1), ib = (assign == b).nonzero().squeeze(1);
+      if (ia.size(0) < 2 || ib.size(0) < 2) continue;
+      auto Fa = F.index_select(0, ia), Fb = F.index_select(0, ib);
+      auto u = Fb.mean(0) - Fa.mean(0);
+      const double gap = u.norm().item<double>();
+      if (gap <= 0) { least = 0; continue; }
+      u = u / gap;
+      auto pa = Fa.matmul(u), pb = Fb.matmul(u);
+      const double na = static_cast<double>(ia.size(0)), nb = static_cast<double>(ib.size(0));
+      const double pooled = ((na - 1) * pa.var().item<double>() + (nb - 1) * pb.var().item<double>()) / (na + nb - 2);
+      least = std::min(least, pooled > 0 ? gap / std::sqrt(pooled) : INFINITY);
+    }
+  return least;
+}
+
+double gaussian_null_separation(const at::Tensor& F, uint64_t seed, int max_iter) {
+  const int64_t n = F.size(0), D = F.size(1);
+  if (n < 4) return std::nan("");
+  auto X = F - F.mean(0);
+  auto C = torch::cov(X.t()).reshape({D, D});
+  C = C + torch::eye(D, torch::kFloat64) * (1e-9 * C.diagonal().mean().item<double>() + 1e-300);
+  auto gen = at::detail::createCPUGenerator(seed);
+  auto Z = at::randn({n, D}, gen, torch::kFloat64).matmul(torch::linalg_cholesky(C).t());
+  // The same 2-means as the data's k = 2: cut at the mean along the first principal direction.
+  auto Zc = Z - Z.mean(0);
+  auto Vh = std::get<2>(torch::linalg_svd(Zc, /*full_matrices=*/false));
+  auto side = (Zc.matmul(Vh[0]) > 0).to(torch::kInt64);
+  const int64_t n1 = side.sum().item<int64_t>();
+  if (n1 == 0 || n1 == n) return std::nan("");
+  return cluster_separation(Zc, lloyd(Zc, side, 2, max_iter), 2);
+}
+
 double cluster_bic(const at::Tensor& F, const at::Tensor& assign, int64_t k) {
   const double n = static_cast<double>(F.size(0)), D = static_cast<double>(F.size(1));
   const double s2 = std::max(sse_of(F, assign, k) / (n * D), 1e-300);
@@ -195,6 +232,12 @@ ClusterResult cluster_groups(const at::Tensor& features_in, const at::Tensor& sc
     facts["k"] = k;
     facts["sizes"] = std::vector<int64_t>(sizes.data_ptr<int64_t>(), sizes.data_ptr<int64_t>() + k);
     facts["bic"] = bic;
+    if (k >= 2) {
+      // How distinct the clusters are, against what 2-means finds in one Gaussian of the same
+      // covariance (about 2.7: any cloud splits): near the null, the split is not a structure.
+      facts["separation"] = cluster_separation(Fc, assign, k);
+      facts["null_separation"] = gaussian_null_separation(Fc, 1000 + static_cast<uint64_t>(c), opt.max_iter);
+    }
     out.per_condition.push_back(facts);
   }
   K = std::max<int64_t>(K, opt.clusters);  // a fixed k keeps its columns even where no condition split

@@ -41,7 +41,7 @@ struct ClusterResult {
   // cluster with the j-th lowest mean score (so with k = 2, column 1 is "high").
   at::Tensor W;
   std::vector<std::string> names;  // K = 2: low, high; K = 1: all; else s0 .. s<K-1> (by score rank)
-  nlohmann::json per_condition;    // [{label, n, k, sizes, bic: [k = 1..]}]: the choice, reported
+  nlohmann::json per_condition;    // [{label, n, k, sizes, bic: [k = 1..], separation, null_separation}]
 };
 
 // Per condition: k = 1 is the whole condition; k = 2 starts from the Otsu split of `score` [N]
@@ -52,6 +52,16 @@ struct ClusterResult {
 // condition whose low side has no more rows than D (its covariance would be singular).
 ClusterResult cluster_groups(const at::Tensor& features, const at::Tensor& score, const at::Tensor& labels,
                              const ClusterOptions& opt = {});
+
+// The least distinct pair of clusters of F [n, D] under assign (0..k-1): the distance between the
+// pair's means over their pooled within-cluster sd along the line joining them (Fisher's
+// separation; infinite when neither varies along it). Pairs with fewer than 2 rows each are skipped.
+double cluster_separation(const at::Tensor& F, const at::Tensor& assign, int64_t k);
+
+// The same separation for the 2-means split (first principal direction cut at the mean, then
+// Lloyd) of n rows drawn, with `seed`, from one Gaussian of F's covariance: what a cloud without
+// clusters gives (about 2.7 in one dimension: 2 sqrt(2/pi) / sqrt(1 - 2/pi)). NaN below 4 rows.
+double gaussian_null_separation(const at::Tensor& F, uint64_t seed, int max_iter = 100);
 
 // The BIC of a hard clustering of F [n, D] (assign [n] in 0..k-1) under spherical Gaussian
 // clusters sharing one variance: sum_j n_j log(n_j / n) - n D / 2 (log(2 pi s2) + 1)

@@ -84,6 +84,31 @@ std::pair<double, double> balanced_attribute_bias(const CsvTable& meta, const st
   return {data_sum / nc, bal_sum / nc};
 }
 
+// Label-free: how unequal the groups are within each condition, as the Bias of their sizes over
+// the groups present there (0: equal sizes, balancing them changes nothing; a condition with one
+// group: 0). The data's Bias along the groups, were they the attribute. {mean, per condition}.
+std::pair<double, std::vector<double>> group_imbalance(const at::Tensor& labels_in, const at::Tensor& hard, int64_t G) {
+  auto labels = labels_in.to(torch::kCPU, torch::kInt64).contiguous();
+  auto la = labels.accessor<int64_t, 1>();
+  auto ha = hard.accessor<int64_t, 1>();
+  std::map<int64_t, std::vector<int64_t>> sizes;  // condition -> group sizes
+  for (int64_t i = 0; i < labels.size(0); ++i) {
+    auto& v = sizes[la[i]];
+    if (v.empty()) v.assign(G, 0);
+    v[ha[i]] += 1;
+  }
+  std::vector<double> per;
+  double sum = 0;
+  for (auto& [cond, v] : sizes) {
+    std::vector<int64_t> present;
+    for (auto n : v)
+      if (n > 0) present.push_back(n);
+    per.push_back(present.size() < 2 ? 0.0 : bias_from_shares(shares_from_counts(present)));
+    sum += per.back();
+  }
+  return {per.empty() ? 0.0 : sum / per.size(), per};
+}
+
 // JSON writes NaN as null; read it back as NaN.
 double num(const nlohmann::json& j) { return j.is_number() ? j.get<double>() : std::nan(""); }
 
@@ -100,6 +125,8 @@ nlohmann::json write_group_report(const std::string& out_dir, const ImageDataset
   nlohmann::json rep;
   rep["num_samples"] = N;
   rep["num_groups"] = G;
+  auto [imbalance, imbalance_per] = group_imbalance(data.labels, hard, G);
+  rep["imbalance"] = {{"mean", imbalance}, {"per_condition", imbalance_per}};
 
   // Per group: sizes, soft mass, mean score, the grid of its highest-weight samples.
   std::vector<double> score = scores ? to_vec(scores->score) : std::vector<double>();
@@ -210,6 +237,8 @@ nlohmann::json write_group_report(const std::string& out_dir, const ImageDataset
     md += " Minority (`" + opt.minority_column + "`): " + fmt("%.1f", 100 * mj["share"].get<double>()) + " %.";
     if (mj.contains("auc_score")) md += " AUC of the score against it: **" + fmt("%.3f", num(mj["auc_score"])) + "**.";
   }
+  md += " Imbalance of the groups within prompts (label-free: the Bias of their sizes; 0 = equal, "
+        "nothing to rebalance): **" + fmt("%.3f", imbalance) + "**.";
   md += "\nAttribute columns are reported only; inference never read them.\n\n| group | size | mass |";
   if (scores) md += " mean score |";
   if (rep.contains("minority")) md += " minority share | minority recall |";

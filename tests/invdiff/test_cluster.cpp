@@ -201,6 +201,30 @@ TEST(ClusterGroups, BicChoosesTheNumberOfClustersPerCondition) {
             "cluster grouper: clusters must be 0 (chosen) or 1..64, max clusters 1..64");
 }
 
+// Fisher separation by hand: clusters {0, 1} and {4, 5} have means 0.5 and 4.5 and within
+// variance 0.5 each, so 4 / sqrt(0.5); of three clusters the least distinct pair counts.
+TEST(ClusterGroups, SeparationByHandAndItsGaussianNull) {
+  auto F = torch::tensor({0.0, 1.0, 4.0, 5.0, 20.0, 21.0}, torch::kFloat64).view({6, 1});
+  auto two = torch::tensor({0, 0, 1, 1}, torch::kInt64);
+  EXPECT_NEAR(cluster_separation(F.slice(0, 0, 4), two, 2), 4.0 / std::sqrt(0.5), 1e-12);
+  EXPECT_NEAR(cluster_separation(F, torch::tensor({0, 0, 1, 1, 2, 2}, torch::kInt64), 3), 4.0 / std::sqrt(0.5), 1e-12);
+  // One Gaussian, any covariance: 2-means cut at the mean gives 2 sqrt(2/pi) / sqrt(1 - 2/pi).
+  const double half_normal = 2 * std::sqrt(2 / M_PI) / std::sqrt(1 - 2 / M_PI);
+  auto gen = at::detail::createCPUGenerator(3);
+  auto G = torch::randn({4000, 2}, gen, torch::kFloat64) * torch::tensor({5.0, 0.5}, torch::kFloat64);
+  EXPECT_NEAR(gaussian_null_separation(G, 11), half_normal, 0.15);
+  EXPECT_TRUE(std::isnan(gaussian_null_separation(F.slice(0, 0, 3), 11)));
+  // Two blobs 8 sd apart: the grouper reports a separation far above its null.
+  auto B = torch::cat({blob(200, 0, 0, gen), blob(60, 8, 0, gen)});
+  auto score = torch::cat({torch::zeros({200}, torch::kFloat64), torch::ones({60}, torch::kFloat64)});
+  ClusterOptions opt;
+  opt.whiten = false;
+  auto fit = cluster_groups(B, score, torch::zeros({260}, torch::kInt64), opt);
+  const auto& c = fit.per_condition[0];
+  EXPECT_GT(c["separation"].get<double>(), 6.0);
+  EXPECT_LT(c["null_separation"].get<double>(), 3.5);
+}
+
 // Hidden features: the bottleneck's spatial mean averaged over the score's timesteps. A fake
 // network whose bottleneck is (t, y) in its two channels gives (mean t, y) per sample; the h_*
 // columns come back from scores.csv beside the res_* ones; asking without a bottleneck is refused.

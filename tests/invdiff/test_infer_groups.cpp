@@ -226,14 +226,14 @@ TEST_F(InferGroups, BothFeatureKindsAndTheChosenClusterCount) {
 
 // What balancing the groups would do, reported with the labels: the oracle's class x colour
 // groups balance every class that holds both colours to Bias 0 (one holding one colour stays at
-// 1), and the data's own Bias is that of its colour counts.
+// 1), and the data's own Bias is that of its colour counts, as is the groups' label-free imbalance.
 TEST_F(InferGroups, GroupReportGivesTheAttributeBiasWithTheGroupsBalanced) {
   auto s = write_oracle_groups(*data_, path("data"), {"class_name", "colour_name"}, path("o"), no_images());
   const auto& a = s["report"]["attributes"]["colour_name"];
   auto meta = load_metadata(path("data"), "train");
   std::map<std::string, std::map<std::string, double>> counts;  // class -> colour -> count
   for (const auto& r : meta.rows) counts[r[meta.column("class_name")]][r[meta.column("colour_name")]] += 1;
-  double expect = 0, expect_balanced = 0;
+  double expect = 0, expect_balanced = 0, expect_imbalance = 0;
   for (auto& [cls, by] : counts) {
     expect_balanced += by.size() == 1 ? 1.0 : 0.0;
     double tot = 0, lo = 1e18, hi = 0;
@@ -241,11 +241,15 @@ TEST_F(InferGroups, GroupReportGivesTheAttributeBiasWithTheGroupsBalanced) {
     // K = 2 colours: Bias = |f_1 - f_2| (a class missing one colour: f = (1, 0)).
     for (auto& [col, n] : by) lo = std::min(lo, n / tot), hi = std::max(hi, n / tot);
     expect += by.size() == 1 ? 1.0 : hi - lo;
+    expect_imbalance += by.size() == 1 ? 0.0 : hi - lo;  // the groups' sizes are the colour counts
   }
   EXPECT_NEAR(a["data_bias"].get<double>(), expect / counts.size(), 1e-12);
   EXPECT_GT(a["data_bias"].get<double>(), 0.5);  // the tiny set is biased
   EXPECT_NEAR(a["balanced_bias"].get<double>(), expect_balanced / counts.size(), 1e-12);
   EXPECT_FALSE(s["report"]["attributes"]["class_name"].contains("balanced_bias"));  // the target itself
+  // Label-free: the Bias of the groups' own sizes within each prompt (one group present: 0).
+  EXPECT_NEAR(s["report"]["imbalance"]["mean"].get<double>(), expect_imbalance / counts.size(), 1e-12);
+  EXPECT_EQ(s["report"]["imbalance"]["per_condition"].size(), counts.size());
 }
 
 // The bottleneck taken in a pass of its own at t = fT is the same whatever the score's estimator:
