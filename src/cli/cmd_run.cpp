@@ -54,7 +54,12 @@ void add_run_command(CLI::App& app, GlobalOptions& g) {
                 fmt_num(e["guided"]["faithfulness"]).c_str());
     if (e["base"]["purity"].is_number())
       std::printf(", colour purity %s -> %s", fmt_num(e["base"]["purity"]).c_str(), fmt_num(e["guided"]["purity"]).c_str());
-    std::printf(" (base -> guided)\nreport: %s/report.html (and report.md)\n", o->out.c_str());
+    std::printf(" (base -> guided)\n");
+    const auto& st = r["groups"].value("structure", nlohmann::json::object());
+    if (st.is_object() && st.contains("clear") && !st["clear"].get<bool>())
+      std::printf("no clear group structure: %s; the guided model is not a debiasing claim\n",
+                  st["reason"].get<std::string>().c_str());
+    std::printf("report: %s/report.html (and report.md)\n", o->out.c_str());
   });
 }
 

@@ -209,6 +209,7 @@ nlohmann::json Experiment::groups(const std::string& dir, const std::string& bas
       if (g.contains(k)) e[k] = g[k];
     res["groups"].push_back(e);
   }
+  res["structure"] = summary["structure"];
   if (summary.contains("score")) res["score"] = summary["score"];
   if (summary.contains("grouper")) res["grouper"] = summary["grouper"];
   stage_finish(dir, key, "groups.csv", res);

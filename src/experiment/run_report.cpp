@@ -130,6 +130,17 @@ void write_run_report(const std::string& out, const nlohmann::json& run) {
     doc.paragraph(buf);
   }
 
+  // Label-free verdict of the max step: with nothing to rebalance, a change is not a debiasing.
+  const auto& st = run["groups"].value("structure", nlohmann::json::object());
+  if (st.is_object() && st.contains("clear")) {
+    if (st["clear"].get<bool>())
+      doc.paragraph("The max step found a group structure to rebalance: " + st["reason"].get<std::string>() + ".");
+    else
+      doc.paragraph("**No clear group structure** (label-free): " + st["reason"].get<std::string>() +
+                    ". The guided model is therefore not claimed to debias: a change in Bias above is what training "
+                    "the module without a bias to remove does, and its quality columns show what it costs.");
+  }
+
   // Per-prompt shares of the first judged attribute: one stacked bar per model and prompt.
   std::vector<std::string> prompts = base["prompt_order"].get<std::vector<std::string>>();
   std::vector<std::string> attrs =

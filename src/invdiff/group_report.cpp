@@ -2,6 +2,7 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <map>
@@ -114,9 +115,42 @@ double num(const nlohmann::json& j) { return j.is_number() ? j.get<double>() : s
 
 }  // namespace
 
+nlohmann::json group_structure(double imbalance, const nlohmann::json& grouper) {
+  nlohmann::json v{{"imbalance", imbalance}};
+  std::vector<double> ratio;
+  if (grouper.is_object() && grouper.contains("conditions"))
+    for (const auto& c : grouper["conditions"])
+      if (c.contains("separation") && c["separation"].is_number() && c.contains("null_separation") &&
+          c["null_separation"].is_number() && c["null_separation"].get<double>() > 0)
+        ratio.push_back(c["separation"].get<double>() / c["null_separation"].get<double>());
+  double median = std::nan("");
+  if (!ratio.empty()) {
+    std::sort(ratio.begin(), ratio.end());
+    const size_t m = ratio.size() / 2;
+    median = ratio.size() % 2 ? ratio[m] : 0.5 * (ratio[m - 1] + ratio[m]);
+    v["separation_over_null"] = median;
+  }
+  if (imbalance < kMinImbalance) {
+    v["clear"] = false;
+    v["reason"] = "the groups are about equally large within every prompt (imbalance " + fmt("%.2f", imbalance) + " < " +
+                  fmt("%.2f", kMinImbalance) + "): balancing them changes nothing, so there is no bias along them to remove";
+  } else if (!ratio.empty() && median < kMinSeparationRatio) {
+    v["clear"] = false;
+    v["reason"] = "the groups are barely more distinct than the split of one Gaussian cloud (separation " +
+                  fmt("%.2f", median) + " x the null's, < " + fmt("%.1f", kMinSeparationRatio) +
+                  "): no group structure found";
+  } else {
+    v["clear"] = true;
+    v["reason"] = "the groups are unequal within the prompts (imbalance " + fmt("%.2f", imbalance) + ")" +
+                  (ratio.empty() ? std::string() : " and distinct (separation " + fmt("%.1f", median) +
+                                                       " x that of a one-Gaussian split)");
+  }
+  return v;
+}
+
 nlohmann::json write_group_report(const std::string& out_dir, const ImageDataset& data, const at::Tensor& W_in,
                                   const std::vector<std::string>& group_names, const SampleScores* scores,
-                                  const GroupReportOptions& opt) {
+                                  const GroupReportOptions& opt, const nlohmann::json& grouper) {
   ensure_dir(out_dir);
   auto W = W_in.to(torch::kCPU, torch::kFloat64).contiguous();
   const int64_t N = W.size(0), G = W.size(1);
@@ -127,6 +161,7 @@ nlohmann::json write_group_report(const std::string& out_dir, const ImageDataset
   rep["num_groups"] = G;
   auto [imbalance, imbalance_per] = group_imbalance(data.labels, hard, G);
   rep["imbalance"] = {{"mean", imbalance}, {"per_condition", imbalance_per}};
+  rep["structure"] = group_structure(imbalance, grouper);
 
   // Per group: sizes, soft mass, mean score, the grid of its highest-weight samples.
   std::vector<double> score = scores ? to_vec(scores->score) : std::vector<double>();
@@ -238,7 +273,9 @@ nlohmann::json write_group_report(const std::string& out_dir, const ImageDataset
     if (mj.contains("auc_score")) md += " AUC of the score against it: **" + fmt("%.3f", num(mj["auc_score"])) + "**.";
   }
   md += " Imbalance of the groups within prompts (label-free: the Bias of their sizes; 0 = equal, "
-        "nothing to rebalance): **" + fmt("%.3f", imbalance) + "**.";
+        "nothing to rebalance): **" + fmt("%.3f", imbalance) + "**.\n\n" +
+        std::string(rep["structure"]["clear"].get<bool>() ? "Group structure found: " : "**No clear group structure**: ") +
+        rep["structure"]["reason"].get<std::string>() + ".";
   md += "\nAttribute columns are reported only; inference never read them.\n\n| group | size | mass |";
   if (scores) md += " mean score |";
   if (rep.contains("minority")) md += " minority share | minority recall |";

@@ -21,10 +21,20 @@ struct GroupReportOptions {
   bool images = true;                     // write the PNG grids
 };
 
-// W [N, G] aligned to data's rows; scores may be null (oracle groups). Writes out_dir/report.json,
-// report.md and group_XX.png; returns the report JSON.
+// Label-free: is there a group structure worth rebalancing? Not when the groups are about equally
+// large within the prompts (imbalance below kMinImbalance: balancing changes nothing), nor, for
+// the cluster grouper, when its splits are barely more distinct than the split of one Gaussian
+// cloud (median over prompts of separation / null_separation below kMinSeparationRatio).
+// {clear, imbalance, separation_over_null (cluster grouper only), reason: one sentence}.
+inline constexpr double kMinImbalance = 0.2;
+inline constexpr double kMinSeparationRatio = 1.5;
+nlohmann::json group_structure(double imbalance, const nlohmann::json& grouper);
+
+// W [N, G] aligned to data's rows; scores may be null (oracle groups); grouper: the facts of the
+// grouper that made W (summary.json's "grouper"; null for oracle groups). Writes
+// out_dir/report.json, report.md and group_XX.png; returns the report JSON.
 nlohmann::json write_group_report(const std::string& out_dir, const ImageDataset& data, const at::Tensor& W,
                                   const std::vector<std::string>& group_names, const SampleScores* scores,
-                                  const GroupReportOptions& opt = {});
+                                  const GroupReportOptions& opt = {}, const nlohmann::json& grouper = nullptr);
 
 }  // namespace invdiff

@@ -38,8 +38,11 @@ nlohmann::json write_group_outputs(const ImageDataset& data, GroupTable& table, 
     auto m = group_means(table.W, scores->score);
     summary["mean_score"] = std::vector<double>(m.data_ptr<double>(), m.data_ptr<double>() + m.numel());
   }
+  auto report = write_group_report(out_dir, data, table.W, table.group_names, scores, ro,
+                                   summary.value("grouper", nlohmann::json()));
+  summary["structure"] = report["structure"];  // label-free: the verdict a user reads first
   atomic_write_text(join_path(out_dir, "summary.json"), summary.dump(2) + "\n");
-  summary["report"] = write_group_report(out_dir, data, table.W, table.group_names, scores, ro);
+  summary["report"] = report;
   return summary;
 }
 }  // namespace

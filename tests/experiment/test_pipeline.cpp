@@ -123,6 +123,14 @@ TEST(RunPipeline, TinyRunReportsAndResumes) {
   EXPECT_NE(md.find(want), std::string::npos) << md;
   EXPECT_NE(md.find("![attribute shares per prompt, base vs guided](shares.svg)"), std::string::npos);
   EXPECT_NE(read_text(join_path(o.out, "report.html")).find("<td>base model</td>"), std::string::npos);
+  // The max step's label-free verdict reaches the report, whichever it is.
+  const auto& st = r["groups"]["structure"];
+  ASSERT_TRUE(st.contains("clear")) << r["groups"].dump();
+  EXPECT_NE(md.find(st["clear"].get<bool>() ? "The max step found a group structure to rebalance: "
+                                             : "**No clear group structure** (label-free): "),
+            std::string::npos)
+      << md;
+  EXPECT_NE(md.find(st["reason"].get<std::string>()), std::string::npos) << md;
 
   // Rerun: every stage is found finished (same numbers, nothing retrained).
   auto ckpt_time = std::filesystem::last_write_time(join_path(o.out, "guided/checkpoint.pt"));

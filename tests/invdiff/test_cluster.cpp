@@ -11,6 +11,7 @@
 #include "diffusion/schedule.h"
 #include "fixtures.h"
 #include "invdiff/cluster_groups.h"
+#include "invdiff/group_report.h"
 #include "invdiff/score.h"
 #include "invdiff/scores_io.h"
 
@@ -254,4 +255,26 @@ TEST(Scores, HiddenFeaturesAreTheBottleneckMeanOverTimesteps) {
   EXPECT_EQ(back.features.size(1), 1);
   EXPECT_EQ(error_of([&] { compute_scores(plain, sch, images, labels, {"a", "b", "c"}, so, torch::kCPU); }),
             "scores: this model exposes no bottleneck activations (hidden features need a base model, not a guided one)");
+}
+
+// The label-free verdict: equal groups (imbalance below 0.2) leave nothing to rebalance; splits
+// barely more distinct than a Gaussian cloud's (median separation / null below 1.5) are no
+// structure; else a structure. The median runs over the prompts that split.
+TEST(GroupStructure, ImbalanceAndSeparationDecide) {
+  auto cond = [](double sep, double null_sep) { return nlohmann::json{{"separation", sep}, {"null_separation", null_sep}}; };
+  nlohmann::json grouper{{"conditions", {cond(8, 2.7), cond(3, 2.7), cond(10, 2.5), {{"k", 1}}}}};
+  auto v = group_structure(0.8, grouper);
+  EXPECT_TRUE(v["clear"].get<bool>());
+  EXPECT_NEAR(v["separation_over_null"].get<double>(), 8 / 2.7, 1e-12);  // median of 3 / 2.7, 8 / 2.7, 4
+  auto flat = group_structure(0.05, grouper);
+  EXPECT_FALSE(flat["clear"].get<bool>());
+  EXPECT_NE(flat["reason"].get<std::string>().find("about equally large"), std::string::npos);
+  nlohmann::json cloud{{"conditions", {cond(3, 2.7), cond(3.5, 2.6)}}};
+  auto c = group_structure(0.8, cloud);
+  EXPECT_FALSE(c["clear"].get<bool>());
+  EXPECT_NEAR(c["separation_over_null"].get<double>(), 0.5 * (3 / 2.7 + 3.5 / 2.6), 1e-12);
+  EXPECT_NE(c["reason"].get<std::string>().find("one Gaussian cloud"), std::string::npos);
+  auto otsu = group_structure(0.8, nlohmann::json{{"method", "otsu"}});  // no separations: imbalance alone
+  EXPECT_TRUE(otsu["clear"].get<bool>());
+  EXPECT_FALSE(otsu.contains("separation_over_null"));
 }
