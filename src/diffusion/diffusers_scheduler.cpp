@@ -134,4 +134,19 @@ DiffusersScheduler::Step DiffusersScheduler::ddim_step(const at::Tensor& eps, in
   return s;
 }
 
+DiffusersSchedulerConfig diffusers_scheduler_of(const NoiseSchedule& s) {
+  DiffusersSchedulerConfig c;
+  c.num_train_timesteps = s.T();
+  if (s.kind() == "linear") {
+    c.beta_schedule = "linear";
+    c.beta_start = s.beta_start;
+    c.beta_end = s.beta_end;
+  } else {
+    c.beta_schedule = "linear";  // ignored by diffusers when trained_betas is given
+    c.trained_betas = s.betas;
+  }
+  c.clip_sample = true;
+  return c;
+}
+
 }  // namespace invdiff

@@ -43,6 +43,11 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(DiffusersSchedulerConfig, _class
                                                 clip_sample_range, prediction_type, thresholding, set_alpha_to_one,
                                                 steps_offset, timestep_spacing, rescale_betas_zero_snr)
 
+// The DDPMScheduler config that gives `s`: beta_schedule linear with its ends for a linear
+// schedule, else its betas as trained_betas (exact whatever the kind). clip_sample true, as
+// invdiff's samplers clip the predicted x0 by default.
+DiffusersSchedulerConfig diffusers_scheduler_of(const NoiseSchedule& s);
+
 // Reads and validates a scheduler_config.json (errors name the file).
 DiffusersSchedulerConfig read_diffusers_scheduler_config(const std::string& path);
 

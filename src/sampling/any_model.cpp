@@ -51,6 +51,7 @@ AnyModel load_imported(const std::string& dir, const c10::Device& device, const 
   m.image_size = m.imported->unet_config.image_size();
   m.eps = diffusers_eps_fn(*m.imported);
   m.eps_hidden = diffusers_eps_hidden_fn(*m.imported);
+  m.null_class = m.imported->null_class;
   return m;
 }
 }  // namespace
@@ -132,6 +133,7 @@ AnyModel load_any_model(const std::string& dir_or_file, const c10::Device& devic
   } else {  // a guided model over a diffusers base
     m.channels = m.imported->unet_config.in_channels;
     m.image_size = m.imported->unet_config.image_size();
+    m.null_class = m.imported->null_class;
   }
   return m;
 }

@@ -6,6 +6,7 @@
 
 #include "core/fs.h"
 #include "invdiff/guidance.h"
+#include "model/unet_diffusers.h"
 
 namespace invdiff {
 
@@ -36,41 +37,63 @@ std::string guided_readme(const std::string& mix, double r, bool class_cond) {
          "```\n";
 }
 
-void refuse_invdiff_unet(const AnyModel& m) {
-  throw std::invalid_argument(m.path + ": built on invdiff's own UNet, which does not map onto diffusers' UNet2DModel "
-                              "(other block layout, time embedding and parameter names); export takes models whose "
-                              "base is a diffusers folder (import it with -m DIR, debias it, export the result)");
-}
-}  // namespace
-
-nlohmann::json export_diffusers(const AnyModel& m, const std::string& out) {
-  if (!m.imported) refuse_invdiff_unet(m);
-  ensure_dir(out);
-  const auto& imp = *m.imported;
-  const bool named = !imp.folder.class_names_file.empty();
-  const std::vector<std::string> names = named ? imp.class_names : std::vector<std::string>{};
-  if (m.kind == ModelKind::Diffusers) {
-    save_diffusers_model(out, *imp.net.ptr(), imp.scheduler, names);
-    return {{"model", absolute_path(out)}};
-  }
-  // guided over a diffusers base
-  const auto& g = m.guided->g;
-  if (!g->dnet) refuse_invdiff_unet(m);
-  const std::string base_dir = join_path(out, "base"), g_dir = join_path(out, "guidance");
-  save_diffusers_model(base_dir, *imp.net.ptr(), imp.scheduler, names);
-  save_diffusers_model(g_dir, *g->dnet.ptr(), imp.scheduler, names);
-  const std::string mix = enum_name(m.guided->cfg.mix);
+// guidance.json and README.md of a guided model's export (base/ and guidance/ written).
+nlohmann::json write_guided_mix(const AnyModel& m, const std::string& out, const std::string& variant, MixMode mix_mode,
+                                bool class_cond) {
+  const std::string mix = enum_name(mix_mode);
   nlohmann::json mj{{"format", "invdiff guided model"},
                     {"base", "base"},
                     {"guidance", "guidance"},
-                    {"variant", enum_name(m.guided->cfg.variant)},
+                    {"variant", variant},
                     {"mix", mix},
                     {"ratio", m.guidance_ratio},
                     {"eps", mix == "additive" ? "eps_base + r * G" : "(1 - r) * eps_base + r * G"},
                     {"source", m.path}};
   atomic_write_text(join_path(out, "guidance.json"), mj.dump(2) + "\n");
-  atomic_write_text(join_path(out, "README.md"), guided_readme(mix, m.guidance_ratio, imp.net->class_conditional()));
-  return {{"base", absolute_path(base_dir)}, {"guidance", absolute_path(g_dir)}, {"mix", mj}};
+  atomic_write_text(join_path(out, "README.md"), guided_readme(mix, m.guidance_ratio, class_cond));
+  return {{"base", absolute_path(join_path(out, "base"))}, {"guidance", absolute_path(join_path(out, "guidance"))},
+          {"mix", mj}};
+}
+
+// A model on invdiff's own UNet: the same network as a UNet2DModel (model/unet_diffusers.h), its
+// schedule as a DDPMScheduler config, the null class marked in class_names.json.
+nlohmann::json export_invdiff(const AnyModel& m, const std::string& out) {
+  const auto sched = diffusers_scheduler_of(m.schedule());
+  const auto& names = m.class_names();
+  if (m.kind == ModelKind::Diffusion) {
+    auto d = to_diffusers_unet(*m.base.unet);
+    save_diffusers_model(out, *d, sched, names, /*null_class=*/true);
+    return {{"model", absolute_path(out)}};
+  }
+  const auto& gm = *m.guided;
+  auto base = to_diffusers_unet(*gm.base);
+  save_diffusers_model(join_path(out, "base"), *base, sched, names, true);
+  auto g = to_diffusers_unet(*gm.g->net);  // lora: the adapters merged into the copy's weights
+  save_diffusers_model(join_path(out, "guidance"), *g, sched, names, true);
+  // lora's G is (adapted copy - base) under the additive mix: eps_base + r (A - eps_base) is the
+  // convex mix of the adapted copy A, which is what guidance/ holds.
+  const bool lora = gm.cfg.variant == GuidanceVariant::Lora;
+  return write_guided_mix(m, out, lora ? "lora (merged)" : enum_name(gm.cfg.variant), lora ? MixMode::Convex : gm.cfg.mix,
+                          true);
+}
+}  // namespace
+
+nlohmann::json export_diffusers(const AnyModel& m, const std::string& out) {
+  ensure_dir(out);
+  if (!m.imported) return export_invdiff(m, out);
+  const auto& imp = *m.imported;
+  const bool named = !imp.folder.class_names_file.empty();
+  const std::vector<std::string> names = named ? imp.class_names : std::vector<std::string>{};
+  const bool null_class = imp.null_class >= 0;
+  if (m.kind == ModelKind::Diffusers) {
+    save_diffusers_model(out, *imp.net.ptr(), imp.scheduler, names, null_class);
+    return {{"model", absolute_path(out)}};
+  }
+  // guided over a diffusers base
+  const auto& g = m.guided->g;
+  save_diffusers_model(join_path(out, "base"), *imp.net.ptr(), imp.scheduler, names, null_class);
+  save_diffusers_model(join_path(out, "guidance"), *g->dnet.ptr(), imp.scheduler, names, null_class);
+  return write_guided_mix(m, out, enum_name(m.guided->cfg.variant), m.guided->cfg.mix, imp.net->class_conditional());
 }
 
 }  // namespace invdiff

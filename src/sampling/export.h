@@ -4,8 +4,8 @@
 //   a guided model over one -> DIR/base (the frozen base, as above), DIR/guidance (G_psi, EMA weights
 //                              unless told otherwise, as its own UNet2DModel), DIR/guidance.json
 //                              (variant, mix, r) and DIR/README.md (the guided step in diffusers).
-// invdiff's own UNet is not diffusers' UNet2DModel (other block layout, time embedding and names),
-// so models built on it are refused by name rather than approximated.
+// invdiff's own UNet is the same network as UNet2DModel under other names (model/unet_diffusers.h):
+// a model built on it exports exactly, a lora G_psi with its adapters merged (as a convex mix).
 #pragma once
 #include <nlohmann/json.hpp>
 #include <string>

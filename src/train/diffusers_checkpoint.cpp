@@ -108,9 +108,15 @@ DiffusersModel load_diffusers_model(const std::string& path, const c10::Device& 
     if (!j.is_array() || static_cast<int>(j.size()) != std::max(n, 1))
       throw std::runtime_error(m.folder.class_names_file + ": needs a list of " + std::to_string(std::max(n, 1)) +
                                " names (num_class_embeds)");
-    for (const auto& v : j) {
-      if (!v.is_string()) throw std::runtime_error(m.folder.class_names_file + ": names must be strings");
-      m.class_names.push_back(v.get<std::string>());
+    for (size_t i = 0; i < j.size(); ++i) {
+      if (j[i].is_null() && i + 1 == j.size() && j.size() >= 2) {  // the unconditional class
+        m.null_class = static_cast<int64_t>(i);
+        continue;
+      }
+      if (!j[i].is_string())
+        throw std::runtime_error(m.folder.class_names_file + ": names must be strings (null only last, for the "
+                                 "unconditional class)");
+      m.class_names.push_back(j[i].get<std::string>());
     }
   } else if (n > 0) {
     for (int i = 0; i < n; ++i) m.class_names.push_back(std::to_string(i));
@@ -131,12 +137,16 @@ std::string diffusers_fingerprint(const DiffusersFolder& f) {
 }
 
 void save_diffusers_model(const std::string& dir, DiffusersUNet2DImpl& net, const DiffusersSchedulerConfig& scheduler,
-                          const std::vector<std::string>& class_names) {
+                          const std::vector<std::string>& class_names, bool null_class) {
   save_diffusers_unet(dir, net);
   nlohmann::json s = scheduler;
   s["_diffusers_version"] = "0.27.2";
   atomic_write_text(join_path(dir, "scheduler_config.json"), s.dump(2) + "\n");
-  if (!class_names.empty()) atomic_write_text(join_path(dir, "class_names.json"), nlohmann::json(class_names).dump(2) + "\n");
+  if (!class_names.empty()) {
+    nlohmann::json names = class_names;
+    if (null_class) names.push_back(nullptr);
+    atomic_write_text(join_path(dir, "class_names.json"), names.dump(2) + "\n");
+  }
 }
 
 }  // namespace invdiff

@@ -36,8 +36,11 @@ struct DiffusersModel {
   DiffusersSchedulerConfig scheduler;  // as read (or the defaults)
   NoiseSchedule schedule;
   // Condition index -> name: class_names.json, else "0".."N-1" for num_class_embeds N, else one
-  // condition "unconditional" (its label is ignored by the network).
+  // condition "unconditional" (its label is ignored by the network). class_names.json lists N
+  // entries; a last entry of null marks the unconditional class classifier-free guidance uses
+  // (what invdiff's export writes for its own models): it is not a name, null_class is its index.
   std::vector<std::string> class_names;
+  int64_t null_class = -1;
   int64_t class_index(const std::string& name) const;
   // What `info` prints and what outputs record: kind, files, configs, parameter count.
   nlohmann::json meta() const;
@@ -48,8 +51,9 @@ DiffusersModel load_diffusers_model(const std::string& path, const c10::Device& 
 std::string diffusers_fingerprint(const DiffusersFolder& f);
 
 // Writes a UNet2DModel folder: config.json, diffusion_pytorch_model.safetensors,
-// scheduler_config.json and (when given) class_names.json.
+// scheduler_config.json and (when given) class_names.json, with a last null entry when the
+// network's last class is the unconditional one (null_class).
 void save_diffusers_model(const std::string& dir, DiffusersUNet2DImpl& net, const DiffusersSchedulerConfig& scheduler,
-                          const std::vector<std::string>& class_names);
+                          const std::vector<std::string>& class_names, bool null_class = false);
 
 }  // namespace invdiff

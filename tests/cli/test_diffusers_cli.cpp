@@ -92,7 +92,7 @@ TEST(DiffusersCli, SamplesFromFixturesAndPipelineFolders) {
   EXPECT_NE(r.output.find("\"StableDiffusionPipeline\" is not supported"), std::string::npos) << r.output;
 }
 
-TEST(DiffusersCli, ExportOfAnImportedModelIsBitIdentical) {
+TEST(DiffusersCli, ExportOfAnImportedModelIsBitIdenticalAndOfAnInvdiffModelTheSame) {
   OneThread one;
   TempDir d;
   std::string out = join_path(d.path, "exp");
@@ -104,15 +104,33 @@ TEST(DiffusersCli, ExportOfAnImportedModelIsBitIdentical) {
   EXPECT_TRUE(torch::equal(eps_of(a, x, t, y), eps_of(b, x, t, y)));
   EXPECT_TRUE(file_exists(join_path(out, "scheduler_config.json")));
 
-  // invdiff's own UNet does not map onto UNet2DModel: refused by name.
+  // invdiff's own UNet exports as the same network: eps to float rounding, the class names with
+  // the null class marked, so classifier-free guidance still works on the imported copy.
   UNetConfig u = one_level_unet(2);
   UNet net(u);
+  {
+    torch::NoGradGuard ng;
+    for (auto& p : net->parameters()) p.copy_(torch::randn_like(p) * 0.2);
+  }
   std::string ckpt = join_path(d.path, "own.pt");
   save_checkpoint(ckpt, *net, net.get(), nullptr, {{"kind", "diffusion"}, {"unet", u}, {"class_names", {"a", "b"}}});
-  r = run_cli("-q --threads 1 export -m " + ckpt + " -o " + join_path(d.path, "no"));
-  EXPECT_EQ(r.status, 1);
-  EXPECT_TRUE(one_line(r)) << r.output;
-  EXPECT_NE(r.output.find("does not map onto diffusers' UNet2DModel"), std::string::npos) << r.output;
+  const std::string own = join_path(d.path, "own");
+  r = run_cli("-q --threads 1 export -m " + ckpt + " -o " + own);
+  ASSERT_EQ(r.status, 0) << r.output;
+  auto src = load_any_model(ckpt, torch::kCPU), back = load_any_model(own, torch::kCPU);
+  EXPECT_EQ(back.kind, ModelKind::Diffusers);
+  EXPECT_EQ(back.class_names(), (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(back.null_class, 2);
+  auto x2 = torch::randn({3, 3, 16, 16}), t2 = torch::tensor({3, 500, 999}), y2 = torch::tensor({0, 1, 2});
+  auto e0 = eps_of(src, x2, t2, y2), e1 = eps_of(back, x2, t2, y2);
+  EXPECT_TRUE(torch::allclose(e0, e1, 1e-5, 1e-5)) << (e0 - e1).abs().max().item<double>();
+  EXPECT_EQ(nlohmann::json::parse(read_text(join_path(own, "class_names.json"))), nlohmann::json({"a", "b", nullptr}));
+  std::string png = join_path(d.path, "own.png");
+  r = run_cli("-q --threads 1 sample -m " + own + " -p b -n 1 --sampling-steps 2 --cfg-scale 2 -o " + png);
+  EXPECT_EQ(r.status, 0) << r.output;
+  // A null anywhere but last is not a class list.
+  atomic_write_text(join_path(own, "class_names.json"), R"(["a", null, "b"])");
+  EXPECT_NE(error_of([&] { load_any_model(own, torch::kCPU); }).find("null only last"), std::string::npos);
 }
 
 // groups -> debias -> sample -> eval -> export on an imported base, and the export read back.
@@ -186,4 +204,34 @@ TEST_F(EvalTest, ImportedBaseGroupsDebiasSampleEvalExport) {
   auto cb = load_any_model(join_path(exc, "base"), torch::kCPU), cg = load_any_model(join_path(exc, "guidance"), torch::kCPU);
   EXPECT_EQ(cg.imported->net->config().block_out_channels, (std::vector<int>{8, 16}));
   EXPECT_TRUE(torch::equal(eps_of(copy, x, t, y), (1.0 - 0.5) * eps_of(cb, x, t, y) + 0.5 * eps_of(cg, x, t, y)));
+}
+
+// A guided model over invdiff's own UNet exports too: lora's adapters merged into a copy of the
+// base, mixed convexly (eps_base + r (A - eps_base) = (1 - r) eps_base + r A).
+TEST_F(EvalTest, GuidedInvdiffModelExportsWithLoraMerged) {
+  const std::string base = path("own_base");
+  tiny_base(data(), base, 2);
+  const std::string g = path("own_groups");
+  auto r = run_cli("-q --threads 1 groups -m " + base + " --data " + data() + " --grouper std -G 2 -o " + g +
+                   " -M 2 --no-select-timestep --grouper-steps 5 --no-images");
+  ASSERT_EQ(r.status, 0) << r.output;
+  const std::string gd = path("own_lora");
+  r = run_cli("-q --threads 1 debias -m " + base + " --groups-dir " + g + " --data " + data() + " -o " + gd +
+              " --steps 3 -b 8 --variant lora --lr 0.05");
+  ASSERT_EQ(r.status, 0) << r.output;
+  const std::string ex = path("own_lora_export");
+  r = run_cli("-q --threads 1 export -m " + gd + " -o " + ex);
+  ASSERT_EQ(r.status, 0) << r.output;
+  auto mix = nlohmann::json::parse(read_text(join_path(ex, "guidance.json")));
+  EXPECT_EQ(mix["variant"], "lora (merged)");
+  EXPECT_EQ(mix["mix"], "convex");
+  const double rr = mix["ratio"].get<double>();
+  OneThread one;
+  auto guided = load_any_model(gd, torch::kCPU);
+  auto eb = load_any_model(join_path(ex, "base"), torch::kCPU), eg = load_any_model(join_path(ex, "guidance"), torch::kCPU);
+  torch::manual_seed(2);
+  auto x = torch::randn({3, 3, 16, 16}), t = torch::tensor({5, 400, 999}), y = torch::tensor({0, 1, 2});
+  auto want = eps_of(guided, x, t, y), got = (1 - rr) * eps_of(eb, x, t, y) + rr * eps_of(eg, x, t, y);
+  EXPECT_TRUE(torch::allclose(want, got, 1e-5, 1e-5)) << (want - got).abs().max().item<double>();
+  EXPECT_FALSE(torch::allclose(eps_of(eb, x, t, y), eps_of(eg, x, t, y), 1e-6, 1e-6));  // the adapters moved it
 }
