@@ -5,6 +5,7 @@
 # defaults; `python3 bench/suite_table.py OUT` prints the one table (every variant, its rows).
 #   bench/suite.sh [VARIANT ...] [-- extra bench flags]
 #   env: OUT=runs/suite SEEDS=1 N=200 ROWS=base,erm,invdiff,oracle INVDIFF=build/invdiff PRESET=quick
+#   BENCH_ARGS="--set KEY=VALUE ..." (a recipe change for every variant's invdiff row, e.g. a grouping)
 #   BASE_<variant>=DIR reuses a trained base for that variant (e.g. BASE_colour2=runs/quick/base).
 # Variants (no name: all): colour2 colour3 colour4 brightness scale position background blur
 # stroke colour_scale (two attributes at once) unbiased (colour at rho 1/2: nothing to fix).
@@ -33,5 +34,5 @@ for v in "${VARIANTS[@]}"; do
   [ -n "${!base_var:-}" ] && base=(-m "${!base_var}")
   echo "== $v: ${flags[*]}"
   "$INVDIFF" "$@" bench "${base[@]}" --data "$data" -o "$OUT/$v" --preset "${PRESET:-quick}" \
-    --rows "${ROWS:-base,erm,invdiff,oracle}" --seeds "${SEEDS:-1}" -n "${N:-200}" -q
+    --rows "${ROWS:-base,erm,invdiff,oracle}" --seeds "${SEEDS:-1}" -n "${N:-200}" -q ${BENCH_ARGS:-}
 done
