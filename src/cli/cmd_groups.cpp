@@ -116,10 +116,11 @@ void add_groups_command(CLI::App& app, GlobalOptions& g) {
   cmd->add_flag("--robust-whiten", o->cfg.cluster.robust, "cluster grouper: whiten by a robust covariance of the "
                 "whole condition and also start 2-means from the far rows (finds a minority that scores low)");
   add_enum(cmd, "--cluster-features", o->cfg.cluster_features,
-           "cluster grouper: residual (the pooled error), hidden (the model's bottleneck activation) or both");
+           "cluster grouper: residual (the pooled error), hidden (the model's bottleneck activation), both, or auto "
+           "(the residual when its groups show a clear structure, else the bottleneck when its do)");
   cmd->add_option("--hidden-t", o->cfg.hidden_t_fraction, "cluster grouper with hidden features: take them at "
-                  "t = f T in a pass of their own (f in [0, 1); default: at the score's timesteps)")
-      ->check(in_range(0.0, 0.999999));
+                  "t = f T in a pass of their own (f in [0, 1); the official recipe: at the score's timesteps)")
+      ->check(in_range(0.0, 0.999999))->capture_default_str();
   cmd->add_option("--clusters", o->cfg.cluster.clusters, "cluster grouper: clusters per condition (0: chosen per "
                   "condition by BIC, 1..--max-clusters)")->check(in_range(0, 64))->capture_default_str();
   cmd->add_option("--max-clusters", o->cfg.cluster.max_clusters, "cluster grouper with --clusters 0: the most clusters "
@@ -169,7 +170,7 @@ void add_groups_command(CLI::App& app, GlobalOptions& g) {
     refuse_given(cmd, c.cluster_features == ClusterFeatures::Hidden, {"--feature-pool"},
                  "--cluster-features hidden uses no residual features");
     refuse_given(cmd, c.cluster_features == ClusterFeatures::Residual, {"--hidden-t"},
-                 "it applies to --cluster-features hidden or both");
+                 "it applies to --cluster-features hidden, both or auto");
     refuse_given(cmd, !o->scores_in.empty(), {"--hidden-t"}, "--scores reads the features instead of computing them");
     refuse_given(cmd, c.grouper != GrouperKind::Std, {"--grouper-steps", "--grouper-lr", "--min-weight"},
                  "it applies to --grouper std only");

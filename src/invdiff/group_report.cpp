@@ -88,7 +88,7 @@ std::pair<double, double> balanced_attribute_bias(const CsvTable& meta, const st
 // Label-free: how unequal the groups are within each condition, as the Bias of their sizes over
 // the groups present there (0: equal sizes, balancing them changes nothing; a condition with one
 // group: 0). The data's Bias along the groups, were they the attribute. {mean, per condition}.
-std::pair<double, std::vector<double>> group_imbalance(const at::Tensor& labels_in, const at::Tensor& hard, int64_t G) {
+std::pair<double, std::vector<double>> imbalance_of(const at::Tensor& labels_in, const at::Tensor& hard, int64_t G) {
   auto labels = labels_in.to(torch::kCPU, torch::kInt64).contiguous();
   auto la = labels.accessor<int64_t, 1>();
   auto ha = hard.accessor<int64_t, 1>();
@@ -114,6 +114,11 @@ std::pair<double, std::vector<double>> group_imbalance(const at::Tensor& labels_
 double num(const nlohmann::json& j) { return j.is_number() ? j.get<double>() : std::nan(""); }
 
 }  // namespace
+
+std::pair<double, std::vector<double>> group_imbalance(const at::Tensor& labels, const at::Tensor& W) {
+  auto Wc = W.to(torch::kCPU, torch::kFloat64).contiguous();
+  return imbalance_of(labels, Wc.argmax(1), Wc.size(1));
+}
 
 nlohmann::json group_structure(double imbalance, const nlohmann::json& grouper) {
   nlohmann::json v{{"imbalance", imbalance}};
@@ -159,7 +164,7 @@ nlohmann::json write_group_report(const std::string& out_dir, const ImageDataset
   nlohmann::json rep;
   rep["num_samples"] = N;
   rep["num_groups"] = G;
-  auto [imbalance, imbalance_per] = group_imbalance(data.labels, hard, G);
+  auto [imbalance, imbalance_per] = imbalance_of(data.labels, hard, G);
   rep["imbalance"] = {{"mean", imbalance}, {"per_condition", imbalance_per}};
   rep["structure"] = group_structure(imbalance, grouper);
 

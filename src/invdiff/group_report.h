@@ -6,6 +6,7 @@
 #pragma once
 #include <nlohmann/json.hpp>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <ATen/core/Tensor.h>
@@ -27,8 +28,12 @@ struct GroupReportOptions {
 // cloud (median over prompts of separation / null_separation below kMinSeparationRatio).
 // {clear, imbalance, separation_over_null (cluster grouper only), reason: one sentence}.
 inline constexpr double kMinImbalance = 0.2;
-inline constexpr double kMinSeparationRatio = 1.5;
+inline constexpr double kMinSeparationRatio = 2.0;
 nlohmann::json group_structure(double imbalance, const nlohmann::json& grouper);
+
+// Label-free: per condition of labels [N], the Bias of the sizes of the (argmax) groups of W
+// [N, G] present there (0: equal; one group: 0). {mean over conditions, per condition}.
+std::pair<double, std::vector<double>> group_imbalance(const at::Tensor& labels, const at::Tensor& W);
 
 // W [N, G] aligned to data's rows; scores may be null (oracle groups); grouper: the facts of the
 // grouper that made W (summary.json's "grouper"; null for oracle groups). Writes

@@ -135,27 +135,55 @@ nlohmann::json infer_groups(const ImageDataset& data, const Denoiser* model, con
     table.group_names = {"low", "high"};
     grouper = {{"method", "otsu"}, {"per_condition", true}};
   } else if (cluster) {
-    std::vector<at::Tensor> parts;
-    if (residual) {
-      if (!scores.features.defined())
-        throw std::invalid_argument("groups: the cluster grouper needs residual features (res_* columns in the scores file)");
-      parts.push_back(scores.features);
-    }
-    if (hidden) {
+    if (residual && !scores.features.defined())
+      throw std::invalid_argument("groups: the cluster grouper needs residual features (res_* columns in the scores file)");
+    auto need_hidden = [&] {
       if (!scores.hidden.defined())
         throw std::invalid_argument("groups: the cluster grouper needs bottleneck features (h_* columns in the scores file)");
-      parts.push_back(scores.hidden);
+    };
+    if (hidden && cfg.cluster_features != ClusterFeatures::Auto) need_hidden();
+    // One clustering and the label-free verdict on it (the facts the report's verdict reads).
+    auto fit_on = [&](const at::Tensor& feats, const ClusterOptions& co, nlohmann::json& verdict) {
+      auto fit = cluster_groups(feats, scores.score, data.labels, co);
+      verdict = group_structure(group_imbalance(data.labels, fit.W).first, {{"conditions", fit.per_condition}});
+      return fit;
+    };
+    nlohmann::json verdict, auto_facts;
+    ClusterResult fit;
+    at::Tensor feats;
+    ClusterOptions co = cfg.cluster;
+    std::string used = enum_name(cfg.cluster_features);
+    if (cfg.cluster_features == ClusterFeatures::Auto) {
+      feats = scores.features;
+      fit = fit_on(feats, co, verdict);
+      auto_facts = {{"residual", verdict}};
+      used = "residual";
+      if (!verdict["clear"].get<bool>()) {
+        need_hidden();  // only now: a residual with a clear structure needs no bottleneck
+        ClusterOptions hco = cfg.cluster;
+        hco.robust = true;  // the bottleneck's minority may sit on either side of the score
+        nlohmann::json hv;
+        auto hfit = fit_on(scores.hidden, hco, hv);
+        auto_facts["hidden"] = hv;
+        if (hv["clear"].get<bool>()) fit = hfit, feats = scores.hidden, co = hco, used = "hidden";
+      }
+      auto_facts["chosen"] = used;
+    } else {
+      std::vector<at::Tensor> parts;
+      if (residual) parts.push_back(scores.features);
+      if (hidden) parts.push_back(scores.hidden);
+      feats = torch::cat(parts, 1);
+      fit = fit_on(feats, co, verdict);
     }
-    const auto feats = torch::cat(parts, 1);
-    auto fit = cluster_groups(feats, scores.score, data.labels, cfg.cluster);
     table.W = fit.W;
     table.group_names = fit.names;
-    grouper = {{"method", "cluster"}, {"per_condition", true}, {"features", enum_name(cfg.cluster_features)},
-               {"dims", feats.size(1)}, {"whiten", cfg.cluster.whiten},
-               {"clusters", cfg.cluster.clusters == 0 ? nlohmann::json("bic") : nlohmann::json(cfg.cluster.clusters)},
+    grouper = {{"method", "cluster"}, {"per_condition", true}, {"features", used},
+               {"dims", feats.size(1)}, {"whiten", co.whiten}, {"robust", co.robust},
+               {"clusters", co.clusters == 0 ? nlohmann::json("bic") : nlohmann::json(co.clusters)},
                {"conditions", fit.per_condition}};
-    if (cfg.cluster.clusters == 0) grouper["max_clusters"] = cfg.cluster.max_clusters;
-    if (scores_csv.empty() && residual) grouper["feature_pool"] = cfg.feature_pool;  // a reused file says only D
+    if (!auto_facts.is_null()) grouper["auto"] = auto_facts;
+    if (co.clusters == 0) grouper["max_clusters"] = co.max_clusters;
+    if (scores_csv.empty() && used != "hidden") grouper["feature_pool"] = cfg.feature_pool;  // a reused file says only D
   } else {
     GrouperOptions go = cfg.grouper_opt;
     go.seed = cfg.score.seed;

@@ -27,10 +27,15 @@ INVDIFF_JSON_ENUM(GrouperKind, "grouper",
                   {{GrouperKind::Std, "std"}, {GrouperKind::Otsu, "otsu"}, {GrouperKind::Cluster, "cluster"}})
 
 // What the cluster grouper clusters: the pooled residual (the error's direction), the bottleneck
-// activation (what the model represents), or both side by side.
-enum class ClusterFeatures { Residual, Hidden, Both };
+// activation (what the model represents), both side by side, or auto: the residual when its
+// groups show a clear structure (group_report.h: group_structure), else the bottleneck (robustly
+// whitened) when its groups do, else the residual's. Why that order: the error is what the model
+// gets wrong, so a structure in it is the bias's own trace; the bottleneck also represents
+// benign variety (shape modes), so it is the fallback for attributes that leave no shared error.
+enum class ClusterFeatures { Residual, Hidden, Both, Auto };
 INVDIFF_JSON_ENUM(ClusterFeatures, "cluster features",
-                  {{ClusterFeatures::Residual, "residual"}, {ClusterFeatures::Hidden, "hidden"}, {ClusterFeatures::Both, "both"}})
+                  {{ClusterFeatures::Residual, "residual"}, {ClusterFeatures::Hidden, "hidden"}, {ClusterFeatures::Both, "both"},
+                   {ClusterFeatures::Auto, "auto"}})
 
 struct GroupsConfig {
   ScoreOptions score;              // estimator, timesteps, seed, batch size, standardisation

@@ -119,7 +119,7 @@ TEST(Cli, OutOfRangeAndIgnoredFlagsAreRefusedInOneReadableLine) {
            {"groups --data x --score single-t --refine-draws 2", "--refine-draws would be ignored: it applies to --score multi-t"},
            {"groups --data x --no-select-timestep --refine-draws 2", "--refine-draws would be ignored: it applies to --select-timestep"},
            {"groups --data x --recipe paper", "--recipe: paper not in"},
-           {"groups --data x --grouper cluster --hidden-t 0.1", "--hidden-t would be ignored: it applies to --cluster-features hidden or both"},
+           {"groups --data x --grouper cluster --cluster-features residual --hidden-t 0.1", "--hidden-t would be ignored: it applies to --cluster-features hidden, both or auto"},
            {"groups --data x --grouper cluster --max-clusters 3", "--max-clusters would be ignored: it applies to --clusters 0 only"},
            {"groups --data x --grouper cluster --no-whiten --robust-whiten", "--robust-whiten would be ignored: --no-whiten turns whitening off"},
            {"groups --data x --grouper cluster --cluster-features hidden --hidden-t 1.5", "--hidden-t"},

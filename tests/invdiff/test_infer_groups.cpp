@@ -7,6 +7,8 @@
 
 #include <torch/torch.h>
 
+#include <ATen/CPUGeneratorImpl.h>
+
 #include <algorithm>
 #include <map>
 #include <optional>
@@ -271,4 +273,70 @@ TEST_F(InferGroups, OwnHiddenPassUsesItsTimestepUnderEitherScoreEstimator) {
   auto hs = read_scores_csv(path("hs/scores.csv"), data_->files).hidden;
   ASSERT_TRUE(hm.defined() && hs.defined());
   EXPECT_TRUE(torch::allclose(hm, hs, 0, 0)) << (hm - hs).abs().max().item<double>();
+}
+
+namespace {
+// A scores.csv for the tiny set whose residual and bottleneck features are chosen: `blobs` puts
+// the first 3 rows of every class 10 sd away from the rest (a clear, unequal structure);
+// otherwise the rows are one Gaussian cloud. Those 3 rows also score high (the score's split).
+void write_chosen_scores(const ImageDataset& data, const std::string& csv, bool residual_blobs, bool hidden_blobs) {
+  const int64_t N = data.size();
+  auto gen = at::detail::createCPUGenerator(21);
+  auto labels = data.labels.to(torch::kInt64).contiguous();
+  auto features = [&](bool blobs) {
+    auto F = torch::randn({N, 2}, gen, torch::kFloat64);
+    if (!blobs) return F;
+    std::map<int64_t, int> seen;
+    for (int64_t i = 0; i < N; ++i)
+      if (seen[labels[i].item<int64_t>()]++ < 3) F[i] = F[i] * 0.3 + 10.0;
+    return F * 0.3;
+  };
+  SampleScores s;
+  s.timesteps = {100};
+  s.raw = torch::rand({N, 1}, gen, torch::kFloat64) * 0.1;  // the first 3 rows of a class score high
+  std::map<int64_t, int> seen;
+  for (int64_t i = 0; i < N; ++i)
+    if (seen[labels[i].item<int64_t>()]++ < 3) s.raw[i][0] += 1.0;
+  s.z = s.raw.clone();
+  s.score = s.raw.select(1, 0).clone();
+  s.features = features(residual_blobs);
+  s.hidden = features(hidden_blobs);
+  write_scores_csv(csv, data.files, s);
+}
+}  // namespace
+
+// auto: the residual's groups when they show a structure, else the bottleneck's when theirs do,
+// else the residual's with the verdict "no clear structure"; the choice and both verdicts in the
+// summary, the report's verdict that of the groups kept.
+TEST_F(InferGroups, AutoFeaturesPreferTheResidualAndFallBackToTheBottleneck) {
+  GroupsConfig cfg = refined_cluster();
+  cfg.cluster_features = ClusterFeatures::Auto;
+  struct Case {
+    bool res, hid;
+    const char* chosen;
+    bool clear;
+  };
+  for (const Case& c : {Case{true, false, "residual", true}, Case{false, true, "hidden", true},
+                        Case{false, false, "residual", false}}) {
+    const std::string tag = std::string("auto_") + (c.res ? "r" : "") + (c.hid ? "h" : "");
+    write_chosen_scores(*data_, path(tag + ".csv"), c.res, c.hid);
+    auto s = infer_groups(*data_, nullptr, cfg, path(tag), torch::kCPU, false, no_images(), path(tag + ".csv"));
+    const auto& a = s["grouper"]["auto"];
+    EXPECT_EQ(a["chosen"], c.chosen) << tag << " " << a.dump();
+    EXPECT_EQ(s["grouper"]["features"], c.chosen) << tag;
+    EXPECT_EQ(a.contains("hidden"), !c.res) << tag;  // the bottleneck is tried only when needed
+    EXPECT_EQ(s["structure"]["clear"].get<bool>(), c.clear) << tag << " " << s["structure"].dump();
+    EXPECT_EQ(s["report"]["structure"], s["structure"]);
+    if (c.clear) {  // the far rows are their own group: 3 of 12 in every class
+      int split = 0;
+      for (const auto& cond : s["grouper"]["conditions"]) {
+        auto sizes = cond["sizes"].get<std::vector<int64_t>>();
+        std::sort(sizes.begin(), sizes.end());
+        split += sizes == std::vector<int64_t>{3, 9};
+      }
+      // The robust (MCD) whitening of the bottleneck starts its C-steps from the whole class's
+      // covariance; with 12 rows it can settle on a subset holding far rows (one class here).
+      EXPECT_GE(split, c.res ? 4 : 3) << tag << " " << s["grouper"]["conditions"].dump();
+    }
+  }
 }
