@@ -47,8 +47,9 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(Recipe, name, label, groups, gro
 
 // invdiff's defaults: multi-t score of the residual's low band (pooled to 4 x 4), Otsu-chosen
 // timestep refined by 4 draws, the cluster grouper (per-condition two-way split by the pooled
-// residual's direction) crossed with the condition, `small` G_psi in additive mix trained on
-// t in [400, 900).
+// residual's direction, or by the bottleneck at t = T/8 when the residual shows no clear group
+// structure: `--cluster-features auto`) crossed with the condition, `small` G_psi in additive mix
+// trained on t in [400, 900).
 Recipe invdiff_recipe(const Preset& p);
 // The official recipe: single-t score, the std grouper (G = 8), a full `copy` G_psi in the
 // convex mix at r = 0.5, t over the whole schedule.
