@@ -34,6 +34,8 @@ void add_run_command(CLI::App& app, GlobalOptions& g) {
                "images generated per prompt for evaluation (default: the preset's)")->check(positive());
   add_old_name(cmd, "--samples-per-class", "--images-per-prompt", o->samples_per_class)->check(positive());
   cmd->add_option("--seed", o->seed, "seed for every stage")->check(whole_number())->capture_default_str();
+  cmd->add_flag("--always-debias", o->always_debias, "train G_psi even when the label-free groups show no clear "
+                "structure (default: the base is left as it is)");
   cmd->callback([o, &g, cmd] {
     refuse_given(cmd, !o->model.empty(), {"--base-steps", "--steps"}, "-m gives the base model, nothing is trained");
     setup_runtime(g);
@@ -57,8 +59,9 @@ void add_run_command(CLI::App& app, GlobalOptions& g) {
     std::printf(" (base -> guided)\n");
     const auto& st = r["groups"].value("structure", nlohmann::json::object());
     if (st.is_object() && st.contains("clear") && !st["clear"].get<bool>())
-      std::printf("no clear group structure: %s; the guided model is not a debiasing claim\n",
-                  st["reason"].get<std::string>().c_str());
+      std::printf("no clear group structure: %s; %s\n", st["reason"].get<std::string>().c_str(),
+                  r["guided_train"].contains("skipped") ? "the min step was skipped, the guided model is the base"
+                                                        : "the guided model is not a debiasing claim");
     std::printf("report: %s/report.html (and report.md)\n", o->out.c_str());
   });
 }

@@ -179,6 +179,17 @@ std::string bench_markdown(const nlohmann::json& bench) {
     }
     if (!line.empty()) md += "\n" + title + line + "\n";
   };
+  // Cells whose label-free groups showed no clear structure kept the base (recipes.h).
+  std::string skipped;
+  for (const auto& name : bench["row_order"]) {
+    const std::string n = name.get<std::string>();
+    if (!rows.contains(n) || !rows[n].contains("cells")) continue;
+    int k = 0, all = 0;
+    for (const auto& c : rows[n]["cells"]) ++all, k += c.value("skipped", false);
+    if (k > 0) skipped += " " + n + " " + std::to_string(k) + " of " + std::to_string(all) + " seeds;";
+  }
+  if (!skipped.empty())
+    md += "\nMin step skipped (no clear group structure: the guided model is the base):" + skipped + "\n";
   per_cell("minority_auc", "Minority-detection AUC of the per-sample score (reported only):");
   per_cell("top_group_minority", "Minority share of the highest-score group (reported only):");
   const auto cols = bench.value("attribute_columns", std::vector<std::string>{});
@@ -316,8 +327,10 @@ nlohmann::json run_bench(const BenchOptions& opt, const c10::Device& device, boo
         train_seconds = num_or_nan(made["train"]["seconds"]);
         if (made.contains("groups")) train_seconds += num_or_nan(made["groups"]["seconds"]);
         cell["trainable"] = made["train"]["trainable"];
+        const bool skipped = made.value("skipped", false);  // no clear group structure: the base
+        cell["skipped"] = skipped;
         m = ex.evaluate(eval_dir, made["model"].get<std::string>(), opt.samples_per_class, sample_seed,
-                        guided ? opt.guidance_ratio : std::nullopt);
+                        guided && !skipped ? opt.guidance_ratio : std::nullopt);
         if (made.contains("groups") && made["groups"].contains("minority"))
           cell["minority_auc"] = made["groups"]["minority"].value("auc_score", nlohmann::json(nullptr));
         if (made.contains("groups")) {

@@ -305,6 +305,15 @@ nlohmann::json Experiment::make_model(const std::string& dir, const std::string&
   if (r.groups != GroupsMode::None) {
     source = GroupsSource::at(groups_dir.empty() ? join_path(dir, "groups") : groups_dir);
     out["groups"] = groups(*source.path, base_dir, r);
+    const auto st = out["groups"].value("structure", nlohmann::json::object());
+    if (r.groups == GroupsMode::Inferred && r.min_step_needs_structure && st.contains("clear") &&
+        !st["clear"].get<bool>()) {
+      out["model"] = base_dir;  // nothing to rebalance: the base is left as it is
+      out["skipped"] = true;
+      out["train"] = {{"skipped", "no clear group structure: " + st.value("reason", std::string())},
+                      {"steps", 0}, {"trainable", 0}, {"seconds", 0.0}, {"final_loss", nullptr}};
+      return out;
+    }
   }
   const std::string model = join_path(dir, "guided");
   out["model"] = model;

@@ -44,6 +44,7 @@ Recipe invdiff_recipe(const Preset& p) {
   // (docs/method.md, "Beyond colour").
   r.groups_cfg.cluster_features = ClusterFeatures::Auto;
   r.groups_cfg.hidden_t_fraction = 0.125;
+  r.min_step_needs_structure = true;
   r.hard_groups = true;
   r.cross_class = true;
   return r;

@@ -44,12 +44,16 @@ nlohmann::json run_pipeline(const RunOptions& opt, const c10::Device& device, bo
   run["attribute_classifiers"] = ex.attribute_classifiers(opt.out);
 
   Recipe recipe = run_recipe(pr, opt.seed);
+  if (opt.always_debias) recipe.min_step_needs_structure = false;
   step(4, "label-free groups and G_psi (" + std::to_string(recipe.debias.steps) + " steps): " + opt.out +
               "/{groups,guided}");
   run["recipe"] = recipe;
   auto made = ex.make_model(opt.out, base, recipe);
   run["groups"] = made["groups"];
   run["guided_train"] = made["train"];
+  if (made.value("skipped", false))
+    std::printf("      min step skipped, %s; the guided model is the base (--always-debias trains it anyway)\n",
+                made["train"]["skipped"].get<std::string>().c_str());
 
   const uint64_t sample_seed = 1000 + opt.seed;
   step(5, "evaluation: reference split, base and guided models (" + std::to_string(pr.samples_per_class) +

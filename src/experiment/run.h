@@ -31,6 +31,7 @@ struct RunOptions {
   UNetConfig unet;
   TrainConfig train;               // steps and seed are set from the preset / seed
   std::string command_line;        // shown in the report ("how to reproduce")
+  bool always_debias = false;      // train G_psi even when the groups show no clear structure
 };
 
 // Runs (or resumes) every stage and writes OUT/report.md, report.html, metrics.json and the

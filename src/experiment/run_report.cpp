@@ -136,9 +136,13 @@ void write_run_report(const std::string& out, const nlohmann::json& run) {
     if (st["clear"].get<bool>())
       doc.paragraph("The max step found a group structure to rebalance: " + st["reason"].get<std::string>() + ".");
     else
-      doc.paragraph("**No clear group structure** (label-free): " + st["reason"].get<std::string>() +
-                    ". The guided model is therefore not claimed to debias: a change in Bias above is what training "
-                    "the module without a bias to remove does, and its quality columns show what it costs.");
+      doc.paragraph("**No clear group structure** (label-free): " + st["reason"].get<std::string>() + ". " +
+                    (run["guided_train"].contains("skipped")
+                         ? std::string("So the min step was skipped and the guided model is the base itself "
+                                       "(`--always-debias` trains G_psi anyway); no debiasing is claimed.")
+                         : std::string("The guided model is therefore not claimed to debias: a change in Bias above "
+                                       "is what training the module without a bias to remove does, and its quality "
+                                       "columns show what it costs.")));
   }
 
   // Per-prompt shares of the first judged attribute: one stacked bar per model and prompt.
@@ -216,9 +220,12 @@ void write_run_report(const std::string& out, const nlohmann::json& run) {
     stages.push_back({"attribute classifier (" + it.key() + ")", minutes(it.value()["seconds"]),
                       "validation accuracy " + fmt_num(it.value()["val_accuracy"]) + " (judges Bias; evaluation only)"});
   stages.push_back({"groups (max step)", minutes(run["groups"]["seconds"]), group_detail(run)});
-  stages.push_back({"G_psi (min step)", minutes(gt["seconds"]),
-                    std::to_string(gt["steps"].get<int64_t>()) + " steps, " + std::to_string(gt["trainable"].get<int64_t>()) +
-                        " trainable parameters, final loss " + fmt_num(gt["final_loss"], 4)});
+  if (gt.contains("skipped"))
+    stages.push_back({"G_psi (min step)", "-", "skipped (" + gt["skipped"].get<std::string>() + "): the guided model is the base"});
+  else
+    stages.push_back({"G_psi (min step)", minutes(gt["seconds"]),
+                      std::to_string(gt["steps"].get<int64_t>()) + " steps, " + std::to_string(gt["trainable"].get<int64_t>()) +
+                          " trainable parameters, final loss " + fmt_num(gt["final_loss"], 4)});
   stages.push_back({"evaluate base", minutes(base["seconds"]), "sampling + metrics"});
   stages.push_back({"evaluate guided", minutes(guided["seconds"]), "sampling + metrics"});
   doc.table({"stage", "time", "detail"}, stages);

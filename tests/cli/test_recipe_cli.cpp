@@ -41,6 +41,7 @@ TEST_F(RecipeCli, GroupsAndDebiasWithNoFlagsGiveWhatRunGives) {
   Experiment ex(data_, torch::kCPU, false);
   Recipe r = run_recipe(get_preset("quick"), 0);  // what run_pipeline uses at its defaults
   r.debias.steps = 3;
+  r.min_step_needs_structure = false;  // the min step itself is compared (`run --always-debias`)
   auto made = ex.make_model(path("run"), base_, r);  // run's groups and G_psi stages
 
   auto c = run_cli("-q --threads 1 groups -m " + base_ + " --data " + data_ + " -o " + path("g"));

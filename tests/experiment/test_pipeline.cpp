@@ -90,6 +90,11 @@ TEST(Bench, MarkdownShowsMeanSdAndTheGapClosed) {
   b["rows"]["invdiff"]["cells"][1]["top_group_minority"] = 0.8;  // mean 0.9, sd sqrt(2 * 0.1^2) = 0.141
   md = bench_markdown(b);
   EXPECT_NE(md.find("highest-score group (reported only): invdiff 0.900 ± 0.141 (2 seeds);"), std::string::npos) << md;
+  EXPECT_EQ(md.find("Min step skipped"), std::string::npos);
+  b["rows"]["invdiff"]["cells"][1]["skipped"] = true;
+  md = bench_markdown(b);
+  EXPECT_NE(md.find("Min step skipped (no clear group structure: the guided model is the base): invdiff 1 of 3 seeds;"),
+            std::string::npos) << md;
 }
 
 // A whole run on a tiny cfmnist with a tiny UNet: every stage, both report formats, a rerun
@@ -108,6 +113,7 @@ TEST(RunPipeline, TinyRunReportsAndResumes) {
   o.train.batch_size = 16;
   o.train.warmup = 2;
   o.command_line = "invdiff run (test)";
+  o.always_debias = true;  // the tiny set's groups show no clear structure (the test below)
   auto r = run_pipeline(o, torch::kCPU, false);
   for (const char* f : {"report.md", "report.html", "metrics.json", "shares.svg", "loss.svg", "base/checkpoint.pt",
                         "guided/checkpoint.pt", "groups/groups.csv", "groups/report.md", "eval_base/samples.png",
@@ -146,6 +152,32 @@ TEST(RunPipeline, TinyRunReportsAndResumes) {
   EXPECT_NE(e.find("other settings"), std::string::npos) << e;
   EXPECT_NE(e.find("guided"), std::string::npos) << e;
   EXPECT_TRUE(file_exists(join_path(o.out, "guided/checkpoint.pt")));
+}
+
+// Without --always-debias a run whose label-free groups show no clear structure (the tiny set's:
+// a 20-step base finds none) leaves the base as it is: no G_psi trained, the guided row the
+// base's own numbers, and both the report and metrics.json say why.
+TEST(RunPipeline, NoClearGroupStructureLeavesTheBaseAsItIs) {
+  OneThread one;
+  TempDir d;
+  RunOptions o;
+  o.data = join_path(d.path, "cfm");
+  tiny_cfmnist(o.data, 24, 12);
+  o.out = join_path(d.path, "run");
+  o.base_steps = 20;
+  o.debias_steps = 6;
+  o.samples_per_class = 4;
+  o.unet = tiny_unet(16);
+  o.train.batch_size = 16;
+  o.train.warmup = 2;
+  auto r = run_pipeline(o, torch::kCPU, false);
+  ASSERT_FALSE(r["groups"]["structure"]["clear"].get<bool>()) << r["groups"]["structure"].dump();
+  EXPECT_NE(r["guided_train"]["skipped"].get<std::string>().find("no clear group structure"), std::string::npos);
+  EXPECT_FALSE(file_exists(join_path(o.out, "guided/checkpoint.pt")));
+  for (const char* k : {"bias", "fd", "faithfulness"}) EXPECT_EQ(r["eval"]["guided"][k], r["eval"]["base"][k]) << k;
+  auto md = read_text(join_path(o.out, "report.md"));
+  EXPECT_NE(md.find("So the min step was skipped and the guided model is the base itself"), std::string::npos) << md;
+  EXPECT_NE(md.find("skipped (no clear group structure"), std::string::npos) << md;
 }
 
 namespace {
