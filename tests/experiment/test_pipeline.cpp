@@ -97,11 +97,10 @@ TEST(Bench, MarkdownShowsMeanSdAndTheGapClosed) {
             std::string::npos) << md;
 }
 
-// A whole run on a tiny cfmnist with a tiny UNet: every stage, both report formats, a rerun
-// that skips every stage, and a changed setting refused instead of overwriting.
-TEST(RunPipeline, TinyRunReportsAndResumes) {
-  OneThread one;
-  TempDir d;
+namespace {
+// A tiny cfmnist (24 train, 12 reference images per class) in d and run options for it: a tiny
+// UNet trained 20 steps, 6 min-step steps, 4 images per prompt.
+RunOptions tiny_run(const TempDir& d) {
   RunOptions o;
   o.data = join_path(d.path, "cfm");
   tiny_cfmnist(o.data, 24, 12);
@@ -112,6 +111,16 @@ TEST(RunPipeline, TinyRunReportsAndResumes) {
   o.unet = tiny_unet(16);
   o.train.batch_size = 16;
   o.train.warmup = 2;
+  return o;
+}
+}  // namespace
+
+// A whole run on a tiny cfmnist with a tiny UNet: every stage, both report formats, a rerun
+// that skips every stage, and a changed setting refused instead of overwriting.
+TEST(RunPipeline, TinyRunReportsAndResumes) {
+  OneThread one;
+  TempDir d;
+  RunOptions o = tiny_run(d);
   o.command_line = "invdiff run (test)";
   o.always_debias = true;  // the tiny set's groups show no clear structure (the test below)
   auto r = run_pipeline(o, torch::kCPU, false);
@@ -160,16 +169,7 @@ TEST(RunPipeline, TinyRunReportsAndResumes) {
 TEST(RunPipeline, NoClearGroupStructureLeavesTheBaseAsItIs) {
   OneThread one;
   TempDir d;
-  RunOptions o;
-  o.data = join_path(d.path, "cfm");
-  tiny_cfmnist(o.data, 24, 12);
-  o.out = join_path(d.path, "run");
-  o.base_steps = 20;
-  o.debias_steps = 6;
-  o.samples_per_class = 4;
-  o.unet = tiny_unet(16);
-  o.train.batch_size = 16;
-  o.train.warmup = 2;
+  RunOptions o = tiny_run(d);
   auto r = run_pipeline(o, torch::kCPU, false);
   ASSERT_FALSE(r["groups"]["structure"]["clear"].get<bool>()) << r["groups"]["structure"].dump();
   EXPECT_NE(r["guided_train"]["skipped"].get<std::string>().find("no clear group structure"), std::string::npos);
