@@ -390,11 +390,13 @@ TEST(LabelFree, InferredGroupsAndTheMinStepNeverReadAttributeColumns) {
   pr.debias_steps = 3;
   Recipe r = invdiff_recipe(pr);
   r.debias.batch_size = 16;
+  r.min_step_needs_structure = false;  // the min step runs whatever the verdict: it is guarded too
   Experiment with(full, torch::kCPU, false), without(bare, torch::kCPU, false);
   auto a = with.make_model(join_path(d.path, "with"), base, r);
   auto b = without.make_model(join_path(d.path, "without"), base, r);
   EXPECT_EQ(read_text(join_path(d.path, "with/groups/groups.csv")), read_text(join_path(d.path, "without/groups/groups.csv")));
   EXPECT_EQ(b["train"]["steps"], 3);
+  EXPECT_EQ(a["groups"]["structure"], b["groups"]["structure"]);  // the verdict is label-free too
   EXPECT_TRUE(a["groups"].contains("minority"));   // the report reads the flag where it exists...
   EXPECT_FALSE(b["groups"].contains("minority"));  // ...and only there
   auto e = error_of([&] { without.make_model(join_path(d.path, "oracle"), base, oracle_recipe(pr)); });
