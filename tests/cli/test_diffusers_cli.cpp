@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <stdexcept>
 #include <string>
 
 #include "core/fs.h"
@@ -25,6 +26,20 @@ bool one_line(const CliResult& r) { return std::count(r.output.begin(), r.output
 at::Tensor eps_of(const AnyModel& m, const at::Tensor& x, const at::Tensor& t, const at::Tensor& y) {
   torch::NoGradGuard ng;
   return m.eps(x, t, y);
+}
+
+// `debias -m base --groups-dir groups --data data -o guided FLAGS`, then `export -m guided -o
+// exported`: both must succeed (a failure stops the test, as an ASSERT would); returns the
+// export's guidance.json.
+nlohmann::json debias_and_export(const std::string& base, const std::string& groups, const std::string& data,
+                                 const std::string& guided, const std::string& flags, const std::string& exported) {
+  for (const std::string& cmd : {"debias -m " + base + " --groups-dir " + groups + " --data " + data + " -o " + guided +
+                                     " " + flags,
+                                 "export -m " + guided + " -o " + exported}) {
+    auto r = run_cli("-q --threads 1 " + cmd);
+    if (r.status != 0) throw std::runtime_error(cmd + " exited " + std::to_string(r.status) + ": " + r.output);
+  }
+  return nlohmann::json::parse(read_text(join_path(exported, "guidance.json")));
 }
 }  // namespace
 
@@ -190,14 +205,8 @@ TEST_F(EvalTest, ImportedBaseGroupsDebiasSampleEvalExport) {
   EXPECT_TRUE(torch::equal(eps_of(eb, x, t, y), eps_of(load_any_model(base, torch::kCPU), x, t, y)));
 
   // copy under the convex mix: G_psi is a full UNet2DModel copy of the base; the export mixes as stored.
-  const std::string gc = path("hf_copy");
-  r = run_cli("-q --threads 1 debias -m " + base + " --groups-dir " + g + " --data " + data() + " -o " + gc +
-              " --steps 2 -b 8 --variant copy --mix convex");
-  ASSERT_EQ(r.status, 0) << r.output;
-  const std::string exc = path("hf_copy_export");
-  r = run_cli("-q --threads 1 export -m " + gc + " -o " + exc);
-  ASSERT_EQ(r.status, 0) << r.output;
-  auto cmix = nlohmann::json::parse(read_text(join_path(exc, "guidance.json")));
+  const std::string gc = path("hf_copy"), exc = path("hf_copy_export");
+  auto cmix = debias_and_export(base, g, data(), gc, "--steps 2 -b 8 --variant copy --mix convex", exc);
   EXPECT_EQ(cmix["mix"], "convex");
   EXPECT_EQ(cmix["ratio"].get<double>(), 0.5);
   auto copy = load_any_model(gc, torch::kCPU);
@@ -215,14 +224,8 @@ TEST_F(EvalTest, GuidedInvdiffModelExportsWithLoraMerged) {
   auto r = run_cli("-q --threads 1 groups -m " + base + " --data " + data() + " --grouper std -G 2 -o " + g +
                    " -M 2 --no-select-timestep --grouper-steps 5 --no-images");
   ASSERT_EQ(r.status, 0) << r.output;
-  const std::string gd = path("own_lora");
-  r = run_cli("-q --threads 1 debias -m " + base + " --groups-dir " + g + " --data " + data() + " -o " + gd +
-              " --steps 3 -b 8 --variant lora --lr 0.05");
-  ASSERT_EQ(r.status, 0) << r.output;
-  const std::string ex = path("own_lora_export");
-  r = run_cli("-q --threads 1 export -m " + gd + " -o " + ex);
-  ASSERT_EQ(r.status, 0) << r.output;
-  auto mix = nlohmann::json::parse(read_text(join_path(ex, "guidance.json")));
+  const std::string gd = path("own_lora"), ex = path("own_lora_export");
+  auto mix = debias_and_export(base, g, data(), gd, "--steps 3 -b 8 --variant lora --lr 0.05", ex);
   EXPECT_EQ(mix["variant"], "lora (merged)");
   EXPECT_EQ(mix["mix"], "convex");
   const double rr = mix["ratio"].get<double>();
