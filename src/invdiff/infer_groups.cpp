@@ -142,18 +142,20 @@ nlohmann::json infer_groups(const ImageDataset& data, const Denoiser* model, con
         throw std::invalid_argument("groups: the cluster grouper needs bottleneck features (h_* columns in the scores file)");
     };
     if (hidden && cfg.cluster_features != ClusterFeatures::Auto) need_hidden();
-    // One clustering and the label-free verdict on it (the facts the report's verdict reads).
+    // auto: one clustering and the label-free verdict on it, to choose by (the report then gives
+    // the verdict of the one kept).
     auto fit_on = [&](const at::Tensor& feats, const ClusterOptions& co, nlohmann::json& verdict) {
       auto fit = cluster_groups(feats, scores.score, data.labels, co);
       verdict = group_structure(group_imbalance(data.labels, fit.W).first, {{"conditions", fit.per_condition}});
       return fit;
     };
-    nlohmann::json verdict, auto_facts;
+    nlohmann::json auto_facts;
     ClusterResult fit;
     at::Tensor feats;
     ClusterOptions co = cfg.cluster;
     std::string used = enum_name(cfg.cluster_features);
     if (cfg.cluster_features == ClusterFeatures::Auto) {
+      nlohmann::json verdict;
       feats = scores.features;
       fit = fit_on(feats, co, verdict);
       auto_facts = {{"residual", verdict}};
@@ -173,7 +175,7 @@ nlohmann::json infer_groups(const ImageDataset& data, const Denoiser* model, con
       if (residual) parts.push_back(scores.features);
       if (hidden) parts.push_back(scores.hidden);
       feats = torch::cat(parts, 1);
-      fit = fit_on(feats, co, verdict);
+      fit = cluster_groups(feats, scores.score, data.labels, co);
     }
     table.W = fit.W;
     table.group_names = fit.names;
