@@ -54,6 +54,10 @@ void add_debias_command(CLI::App& app, GlobalOptions& g) {
   cmd->add_option("--lambda", o->dcfg.lambda, "weight of the variance of group losses")->check(non_negative())->capture_default_str();
   cmd->add_flag("--relative-variance", o->dcfg.relative_variance, "penalise Var_g / mean_g^2 (scale-free) instead of Var_g");
   cmd->add_option("--t-range", o->t_range, "draw t from [lo, hi) (invdiff recipe: 400,900; official: the whole schedule)")->delimiter(',')->expected(2);
+  add_enum(cmd, "--t-sampling", o->dcfg.t_sampling,
+           "t within the range: uniform, or profile (by the base's group-loss spread per bin, measured first)");
+  cmd->add_option("--profile-floor", o->dcfg.profile_floor, "profile: share of the draws spread uniformly over the bins")
+      ->check(in_range(0, 1))->capture_default_str();
   cmd->add_flag("--balance-batches", o->dcfg.balance_batches,
                 "draw batches so that every group fills an equal share (with replacement; invdiff recipe: on)");
   add_negated_flag(cmd, "--no-balance-batches", o->dcfg.balance_batches, "uniform batches");
@@ -71,6 +75,8 @@ void add_debias_command(CLI::App& app, GlobalOptions& g) {
     refuse_given(cmd, o->gcfg.variant != GuidanceVariant::Lora, {"--lora-rank", "--lora-alpha"},
                  "it applies to --variant lora only");
     refuse_given(cmd, o->gcfg.variant != GuidanceVariant::Small, {"--small-ch"}, "it applies to --variant small only");
+    refuse_given(cmd, o->dcfg.t_sampling != TimestepSampling::Profile, {"--profile-floor"},
+                 "it applies to --t-sampling profile only");
     setup_runtime(g);
     auto device = parse_device(g.device);
     o->gcfg.validate();

@@ -17,6 +17,13 @@ namespace c10 { struct Device; }
 
 namespace invdiff {
 
+// How the min step draws t within [t_lo, t_hi): uniformly, or in proportion to the frozen base's
+// within-condition spread of the group losses per bin (invdiff/t_profile.h), measured once
+// before training on the groups it trains on (the ERM control has none: uniform).
+enum class TimestepSampling { Uniform, Profile };
+INVDIFF_JSON_ENUM(TimestepSampling, "timestep sampling",
+                  {{TimestepSampling::Uniform, "uniform"}, {TimestepSampling::Profile, "profile"}})
+
 struct DebiasConfig : OptimConfig {
   DebiasConfig() { steps = 4000; }  // p_uncond: G must also learn the null condition (CFG)
   double lambda = 1.0;              // weight of Var_g(L_g)
@@ -28,9 +35,14 @@ struct DebiasConfig : OptimConfig {
   // minority appearing once or not at all and carrying half the weight when it does.
   // With no groups (the ERM control) the same draw is uniform.
   bool balance_batches = false;
+  TimestepSampling t_sampling = TimestepSampling::Uniform;
+  int profile_bins = 10;            // profile: equal bins over [t_lo, t_hi)
+  int64_t profile_samples = 1024;   // profile: rows per bin (drawn as the batches are)
+  double profile_floor = 0.1;       // profile: share of the draws spread uniformly over the bins
 };
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(DebiasConfig, INVDIFF_OPTIM_FIELDS, lambda, relative_variance, t_lo, t_hi,
-                                                balance_batches)
+                                                balance_batches, t_sampling, profile_bins, profile_samples,
+                                                profile_floor)
 
 // The per-sample draw probabilities of balanced batches for group weights W [N, G] (undefined:
 // uniform): p_i = sum_g W_ig / mass_g, normalised to sum 1. Groups with no mass are skipped.

@@ -152,12 +152,13 @@ GuidedModel::GuidedModel(DiffusersUNet2D b, const GuidanceConfig& c) : dbase(std
   g = GuidanceModule(cfg, dbase);
 }
 
+torch::Tensor GuidedModel::base_eps(const torch::Tensor& x, const torch::Tensor& t, const torch::Tensor& y) {
+  torch::NoGradGuard ng;
+  return base ? base->forward(x, t, y) : dbase->forward(x, t, dbase->class_conditional() ? y : torch::Tensor());
+}
+
 torch::Tensor GuidedModel::forward(const torch::Tensor& x, const torch::Tensor& t, const torch::Tensor& y, double r) {
-  torch::Tensor eps_base;
-  {
-    torch::NoGradGuard ng;
-    eps_base = base ? base->forward(x, t, y) : dbase->forward(x, t, dbase->class_conditional() ? y : torch::Tensor());
-  }
+  const torch::Tensor eps_base = base_eps(x, t, y);
   auto G = g->forward(x, t, y, eps_base);
   return mix_eps(cfg.mix, eps_base, G, std::isnan(r) ? ratio() : r);
 }

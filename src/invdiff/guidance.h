@@ -94,6 +94,8 @@ class GuidedModel {
   // eps_hat at ratio r (NaN: the config's). The base runs under NoGradGuard: no autograd graph
   // is built for it, whatever the caller's mode; G builds one unless the caller disabled it.
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& t, const torch::Tensor& y, double r = NAN);
+  // The frozen base's prediction alone (no autograd).
+  torch::Tensor base_eps(const torch::Tensor& x, const torch::Tensor& t, const torch::Tensor& y);
   double ratio() const { return cfg.effective_ratio(); }
   int64_t num_trainable() const { return g->num_trainable(); }
   int64_t num_frozen() const;  // the base's parameters

@@ -7,6 +7,7 @@
 #include <stdexcept>
 
 #include "core/fs.h"
+#include "core/hash.h"
 #include "core/interrupt.h"
 #include "core/progress.h"
 #include "train/checkpoint.h"
@@ -14,7 +15,8 @@
 namespace invdiff {
 
 at::Generator step_generator(uint64_t seed, int64_t step, uint64_t salt) {
-  return at::detail::createCPUGenerator(seed * 1000003ull + static_cast<uint64_t>(step) + salt);
+  const uint64_t base = seed * 1000003ull + static_cast<uint64_t>(step);
+  return at::detail::createCPUGenerator(salt == 0 ? base : keyed_seed(base, "salt " + std::to_string(salt)));
 }
 
 namespace {

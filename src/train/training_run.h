@@ -33,7 +33,9 @@ struct LoopResult {
   double steps_per_second = 0;
 };
 
-// Everything random in a step comes from (seed, step); `salt` separates loops sharing a seed.
+// Everything random in a step comes from (seed, step); `salt` separates streams sharing a seed.
+// Salt 0 is seed * 1000003 + step (every base checkpoint so far was trained with it); another
+// salt goes through keyed_seed, so (step s, salt k) never equals (step s + k, salt 0).
 at::Generator step_generator(uint64_t seed, int64_t step, uint64_t salt = 0);
 
 class TrainingRun {

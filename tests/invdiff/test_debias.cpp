@@ -15,6 +15,7 @@
 #include "invdiff/debias.h"
 #include "invdiff/group_loss.h"
 #include "invdiff/guided_checkpoint.h"
+#include "invdiff/t_profile.h"
 #include "train/checkpoint.h"
 #include "train/trainer.h"
 
@@ -199,4 +200,58 @@ TEST(Debias, BalancedDrawGivesEachGroupEqualMass) {
   EXPECT_TRUE(torch::allclose(balanced_draw_probabilities(empty, 2), torch::full({2}, 0.5, torch::kFloat64)));
   EXPECT_THROW(balanced_draw_probabilities(torch::zeros({2, 2}), 2), std::invalid_argument);
   EXPECT_THROW(balanced_draw_probabilities(W, 5), std::invalid_argument);
+}
+
+// t drawn by the base's group-loss profile: measured once and recorded in the meta; an
+// interrupted run resumes with the stored profile and ends where an uninterrupted one does;
+// the ERM control (no groups) has no profile and draws uniformly.
+TEST(Debias, ProfileSamplingIsRecordedAndResumes) {
+  OneThread one;
+  TempDir dir;
+  auto data = synthetic_dataset();
+  TrainConfig tc;
+  tc.steps = 30;
+  tc.batch_size = 16;
+  tc.checkpoint_every = 0;
+  const std::string base_dir = join_path(dir.path, "base");
+  train_diffusion(data, tiny_unet(), tc, base_dir, false, torch::kCPU, false);
+  auto W = torch::zeros({64, 2}, torch::kFloat64);
+  W.slice(0, 0, 48).select(1, 0).fill_(1);
+  W.slice(0, 48).select(1, 1).fill_(1);
+  GuidanceConfig gc;
+  gc.variant = GuidanceVariant::Small;
+  DebiasConfig dc;
+  dc.steps = 12;
+  dc.batch_size = 8;
+  dc.checkpoint_every = 0;
+  dc.balance_batches = true;
+  dc.t_sampling = TimestepSampling::Profile;
+  dc.profile_bins = 4;
+  dc.profile_samples = 32;
+  const std::string base = join_path(base_dir, "checkpoint.pt");
+  const std::string a = join_path(dir.path, "a"), b = join_path(dir.path, "b");
+  debias_train(data, W, base, gc, dc, a, false, torch::kCPU, {{"mode", "oracle"}}, false);
+  debias_train(data, W, base, gc, dc, b, false, torch::kCPU, {{"mode", "oracle"}}, false, /*stop_after=*/5);
+  debias_train(data, W, base, gc, dc, b, true, torch::kCPU, {{"mode", "oracle"}}, false);
+  auto ma = read_checkpoint_meta(join_path(a, "checkpoint.pt")), mb = read_checkpoint_meta(join_path(b, "checkpoint.pt"));
+  ASSERT_TRUE(ma.contains("t_profile"));
+  auto p = ma["t_profile"].get<TimestepProfile>();
+  EXPECT_EQ(p.edges, (std::vector<int>{0, 250, 500, 750, 1000}));
+  double sum = 0;
+  for (double v : p.probability) {
+    sum += v;
+    EXPECT_GE(v, 0.1 / 4 - 1e-12);  // the floor
+  }
+  EXPECT_NEAR(sum, 1.0, 1e-9);
+  EXPECT_EQ(ma["t_profile"], mb["t_profile"]);
+  EXPECT_EQ(ma["debias"]["t_sampling"], "profile");
+  auto la = read_csv(join_path(a, "loss.csv")).rows, lb = read_csv(join_path(b, "loss.csv")).rows;
+  ASSERT_EQ(la.size(), 12u);
+  ASSERT_EQ(lb.size(), 12u);
+  for (size_t i = 0; i < la.size(); ++i)  // every column but the last (wall seconds)
+    EXPECT_EQ(std::vector<std::string>(la[i].begin(), la[i].end() - 1),
+              std::vector<std::string>(lb[i].begin(), lb[i].end() - 1)) << "step " << i;
+  const std::string erm = join_path(dir.path, "erm");
+  debias_train(data, {}, base, gc, dc, erm, false, torch::kCPU, {{"mode", "none"}}, false);
+  EXPECT_FALSE(read_checkpoint_meta(join_path(erm, "checkpoint.pt")).contains("t_profile"));
 }
