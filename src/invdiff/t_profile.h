@@ -1,6 +1,6 @@
 // Where in the schedule the frozen base serves the groups unequally (docs/method.md, "Where the
 // min step draws t"). Per timestep bin, the spread of the groups' mean denoising losses within
-// each condition, measured on the frozen base before G_psi trains; the min step then draws t
+// each condition over the bin's mean loss, measured on the frozen base before G_psi trains; the min step draws t
 // in proportion to it. Why: an attribute is decided in a band of timesteps that depends on the
 // attribute (a colour between ~400 and ~900 of 1000, a brightness or a texture elsewhere);
 // a fixed band chosen on one attribute spends the budget where another one is already fixed.
@@ -24,7 +24,7 @@ struct ImageDataset;
 
 struct TimestepProfile {
   std::vector<int> edges;           // bins + 1 edges: bin b is [edges[b], edges[b + 1])
-  std::vector<double> spread;       // per bin: within-condition sd of the group losses (>= 0)
+  std::vector<double> spread;       // per bin: within-condition sd of the group losses / the bin's mean loss
   std::vector<double> mean_loss;    // per bin: the mean loss of the draws (for the report)
   std::vector<double> probability;  // per bin: the min step's draw probability (sums to 1)
   int64_t samples_per_bin = 0;
@@ -45,7 +45,8 @@ std::vector<double> profile_probabilities(const std::vector<double>& spread, dou
 
 // Measures the profile of `eps` (the frozen base, no autograd) over [t_lo, t_hi) in `bins`
 // equal bins: per bin `samples_per_bin` rows drawn with probabilities draw_p [N] (the min step's
-// own draw), t uniform in the bin, one noise draw each. Deterministic for a seed.
+// own draw), t uniform in the bin, one noise draw each; the spread is taken relative to the bin's
+// mean loss (scale-free across t). Deterministic for a seed.
 TimestepProfile measure_timestep_profile(const EpsFn& eps, const NoiseSchedule& sched, const ImageDataset& data,
                                          const at::Tensor& W, const at::Tensor& draw_p, int t_lo, int t_hi, int bins,
                                          int64_t samples_per_bin, int64_t batch_size, double floor, uint64_t seed,
