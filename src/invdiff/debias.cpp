@@ -92,6 +92,29 @@ DebiasResult debias_train(const ImageDataset& data, const at::Tensor& W_in, cons
     load_optimizer(run.checkpoint(), opt);
   }
 
+  BatchSampler sampler(data.size(), cfg.batch_size, cfg.seed);
+  const at::Tensor draw_p = cfg.balance_batches ? balanced_draw_probabilities(W, data.size()) : at::Tensor();
+  // Where t is drawn: measured once on the frozen base (a resumed run keeps its stored profile).
+  std::optional<TimestepProfile> profile;
+  if (cfg.t_sampling == TimestepSampling::Profile && W.defined()) {
+    if (meta.contains("t_profile")) {
+      profile = meta.at("t_profile").get<TimestepProfile>();
+    } else {
+      const at::Tensor p = draw_p.defined() ? draw_p : balanced_draw_probabilities(at::Tensor(), data.size());
+      auto eps = [&](const at::Tensor& x, const at::Tensor& t, const at::Tensor& y) { return gm.base_eps(x, t, y); };
+      profile = measure_timestep_profile(eps, sched, data, W, p, cfg.t_lo, t_hi, cfg.profile_bins, cfg.profile_samples,
+                                         cfg.batch_size, cfg.profile_floor, cfg.seed, device);
+      meta["t_profile"] = *profile;  // written with the rest of the meta below
+    }
+    if (progress) {
+      std::string line;
+      for (size_t b = 0; b < profile->probability.size(); ++b)
+        line += (b ? " " : "") + std::to_string(profile->edges[b]) + ":" +
+                std::to_string(static_cast<int>(std::lround(100 * profile->probability[b]))) + "%";
+      std::fprintf(stderr, "t drawn by the base's group-loss spread (bin start: share of draws): %s\n", line.c_str());
+    }
+  }
+
   nlohmann::json base_meta = base.meta;
   meta["kind"] = "guided";
   meta["base"] = {{"path", base_path}, {"fingerprint", base_fp}, {"weights", "ema"},
@@ -110,29 +133,6 @@ DebiasResult debias_train(const ImageDataset& data, const at::Tensor& W_in, cons
     save_guided_checkpoint(run.checkpoint(), gm.g, ema, &opt, meta);
   };
 
-  BatchSampler sampler(data.size(), cfg.batch_size, cfg.seed);
-  const at::Tensor draw_p = cfg.balance_batches ? balanced_draw_probabilities(W, data.size()) : at::Tensor();
-  // Where t is drawn: measured once on the frozen base (a resumed run keeps its stored profile).
-  std::optional<TimestepProfile> profile;
-  if (cfg.t_sampling == TimestepSampling::Profile && W.defined()) {
-    if (meta.contains("t_profile")) {
-      profile = meta.at("t_profile").get<TimestepProfile>();
-    } else {
-      const at::Tensor p = draw_p.defined() ? draw_p : balanced_draw_probabilities(at::Tensor(), data.size());
-      auto eps = [&](const at::Tensor& x, const at::Tensor& t, const at::Tensor& y) { return gm.base_eps(x, t, y); };
-      profile = measure_timestep_profile(eps, sched, data, W, p, cfg.t_lo, t_hi, cfg.profile_bins, cfg.profile_samples,
-                                         cfg.batch_size, cfg.profile_floor, cfg.seed, device);
-      meta["t_profile"] = *profile;
-      atomic_write_text(join_path(out_dir, "config.json"), meta.dump(2) + "\n");
-    }
-    if (progress) {
-      std::string line;
-      for (size_t b = 0; b < profile->probability.size(); ++b)
-        line += (b ? " " : "") + std::to_string(profile->edges[b]) + ":" +
-                std::to_string(static_cast<int>(std::lround(100 * profile->probability[b]))) + "%";
-      std::fprintf(stderr, "t drawn by the base's group-loss spread (bin start: share of draws): %s\n", line.c_str());
-    }
-  }
   const int64_t null_class = gbase.null_class;  // -1: the base has none, no condition dropout
   const double r = gcfg.effective_ratio();
   DebiasResult res;

@@ -83,9 +83,9 @@ TimestepProfile measure_timestep_profile(const EpsFn& eps, const NoiseSchedule& 
       auto x0 = data.batch(idx);
       auto y = data.labels.index_select(0, idx);
       auto t = torch::randint(p.edges[b], p.edges[b + 1], {n}, gen, torch::kInt64);
-      auto e = torch::randn(x0.sizes(), gen, torch::kFloat32);
-      auto xt = sched.q_sample(x0.to(device), t.to(device), e.to(device));
-      ls.push_back(per_sample_mse(eps(xt, t.to(device), y.to(device)), e.to(device)).to(torch::kCPU));
+      auto e = torch::randn(x0.sizes(), gen, torch::kFloat32).to(device);
+      auto td = t.to(device);
+      ls.push_back(per_sample_mse(eps(sched.q_sample(x0.to(device), td, e), td, y.to(device)), e).to(torch::kCPU));
       ys.push_back(y);
       ws.push_back(W.index_select(0, idx));
     }

@@ -79,6 +79,14 @@ ImageDataset synthetic_dataset() {
   return d;
 }
 
+// The synthetic set's oracle groups, one-hot [64, 2]: rows 0-47 majority, 48-63 minority.
+at::Tensor oracle_groups() {
+  auto W = torch::zeros({64, 2}, torch::kFloat64);
+  W.slice(0, 0, 48).select(1, 0).fill_(1);
+  W.slice(0, 48).select(1, 1).fill_(1);
+  return W;
+}
+
 // Mean loss per group (0: majority, 1: minority) at fixed (t, eps): 8 timesteps per image.
 std::pair<double, double> group_losses(const std::function<at::Tensor(at::Tensor, at::Tensor, at::Tensor)>& f,
                                        const ImageDataset& d, const NoiseSchedule& sch) {
@@ -111,10 +119,7 @@ TEST(Debias, RunKeepsBaseLowersGroupVarianceAndResumes) {
   const std::string fp_before = file_fingerprint(base_ckpt);
   auto base_before = load_diffusion_model(base_ckpt, torch::kCPU);
 
-  // Oracle groups: majority / minority.
-  auto W = torch::zeros({64, 2}, torch::kFloat64);
-  W.slice(0, 0, 48).select(1, 0).fill_(1);
-  W.slice(0, 48).select(1, 1).fill_(1);
+  auto W = oracle_groups();  // majority / minority
   GuidanceConfig gc;  // copy, additive, r = 1
   DebiasConfig dc;
   dc.steps = 60;
@@ -215,9 +220,7 @@ TEST(Debias, ProfileSamplingIsRecordedAndResumes) {
   tc.checkpoint_every = 0;
   const std::string base_dir = join_path(dir.path, "base");
   train_diffusion(data, tiny_unet(), tc, base_dir, false, torch::kCPU, false);
-  auto W = torch::zeros({64, 2}, torch::kFloat64);
-  W.slice(0, 0, 48).select(1, 0).fill_(1);
-  W.slice(0, 48).select(1, 1).fill_(1);
+  auto W = oracle_groups();
   GuidanceConfig gc;
   gc.variant = GuidanceVariant::Small;
   DebiasConfig dc;
