@@ -47,6 +47,9 @@ void add_import_command(CLI::App* data, GlobalOptions& g, const std::string& nam
   cmd->add_option("--max-train", o->opt.max_train, "cap on training images (-1: none; ratios are kept)")
       ->check(in_range(-1, 1e15))->capture_default_str();
   cmd->add_option("--max-ref", o->opt.max_ref, "cap on reference images (-1: none)")->check(in_range(-1, 1e15))->capture_default_str();
+  if (name != "fairface")  // FairFace publishes train and val only: its val is our ref
+    cmd->add_option("--max-val", o->opt.max_val, "cap on the published validation split's images (-1: none, 0: not written)")
+        ->check(in_range(-1, 1e15))->capture_default_str();
   cmd->add_option("--seed", o->opt.seed, "seed of the split draws")->check(whole_number())->capture_default_str();
   cmd->callback([o, &g, cmd, name] {
     if (cmd->count("--attributes") > 0)
@@ -54,8 +57,9 @@ void add_import_command(CLI::App* data, GlobalOptions& g, const std::string& nam
     if (cmd->count("--ratios") > 0) o->opt.ratios = parse_ratios(o->ratios);
     auto pub = read_published(name, o->from);
     auto m = import_dataset(pub, o->opt, o->out, !g.quiet);
-    std::printf("wrote %s: %ld train, %ld ref images of %dx%d, target '%s' (%s)\n", o->out.c_str(),
-                (long)m["counts"]["train"].get<int64_t>(), (long)m["counts"]["ref"].get<int64_t>(), o->opt.resolution,
+    const std::string val = m["counts"].contains("val") ? ", " + std::to_string(m["counts"]["val"].get<int64_t>()) + " val" : "";
+    std::printf("wrote %s: %ld train%s, %ld ref images of %dx%d, target '%s' (%s)\n", o->out.c_str(),
+                (long)m["counts"]["train"].get<int64_t>(), val.c_str(), (long)m["counts"]["ref"].get<int64_t>(), o->opt.resolution,
                 o->opt.resolution, m["target_column"].get<std::string>().c_str(), m["class_names"].dump().c_str());
   });
 }

@@ -165,7 +165,7 @@ nlohmann::json import_dataset(const PublishedDataset& pub, const ImportOptions& 
   nlohmann::json left_out = nlohmann::json::object();
   for (size_t r = 0; r < pub.rows.size(); ++r) {
     const auto& row = pub.rows[r];
-    if (row.split != "train" && row.split != "ref") continue;
+    if (row.split != "train" && row.split != "val" && row.split != "ref") continue;
     bool keep = true;
     for (size_t c : used)
       if (row.labels[c].empty()) {
@@ -182,9 +182,10 @@ nlohmann::json import_dataset(const PublishedDataset& pub, const ImportOptions& 
   std::map<std::string, std::vector<size_t>> chosen;
   chosen["train"] = draw_split(pub, p, pool["train"], p.ratios, opt.max_train, opt.seed, "train");
   chosen["ref"] = draw_split(pub, p, pool["ref"], balanced, opt.max_ref, opt.seed + 1, "ref");
+  chosen["val"] = draw_split(pub, p, pool["val"], {}, opt.max_val, opt.seed + 2, "val");  // may be empty
   for (const char* s : {"train", "ref"})
     if (chosen[s].empty()) throw std::runtime_error(pub.name + ": no images left in the " + std::string(s) + " split");
-  for (const char* s : {"train", "ref"})  // every image there before anything is written
+  for (const char* s : {"train", "val", "ref"})  // every image there before anything is written
     for (size_t r : chosen[s])
       if (!file_exists(join_path(pub.from, pub.rows[r].file)))
         throw std::runtime_error(pub.from + ": image listed in the labels is missing: " + pub.rows[r].file);
@@ -208,8 +209,9 @@ nlohmann::json import_dataset(const PublishedDataset& pub, const ImportOptions& 
   if (!p.attrs.empty()) meta.header.push_back("minority");
   meta.header.push_back("source");
   nlohmann::json counts, cell_counts;
-  for (const char* s : {"train", "ref"}) {
+  for (const char* s : {"train", "val", "ref"}) {
     const std::string split = s, sub = "images/" + split;
+    if (chosen[split].empty()) continue;  // no val split published (or --max-val 0)
     ensure_dir(join_path(out_dir, sub));
     ProgressBar bar(pub.name + " " + split, static_cast<int64_t>(chosen[split].size()), 0, progress);
     int64_t i = 0;

@@ -1,5 +1,5 @@
 // Importers of the paper's three benchmarks as published (Waterbirds, CelebA, FairFace) into the
-// generic dataset layout (data/dataset.h): images/{train,ref}/NNNNNN.png at R x R (centre square,
+// generic dataset layout (data/dataset.h): images/{train,val,ref}/NNNNNN.png at R x R (centre square,
 // resized), metadata.csv (file, split, the target column, the attribute columns, minority,
 // source) and manifest.json, written last. Each reader turns its published label files into a
 // PublishedDataset; import_dataset draws the splits and writes them. docs/data.md says why the
@@ -46,13 +46,13 @@ struct PublishedDataset {
 
 // Waterbirds (Sagawa et al.): metadata.csv (img_id, img_filename, y, split, place), images in
 // species folders. Columns bird (landbird, waterbird; from y) and place (land, water); split 0
-// -> train, 2 (the test split, place balanced within each bird) -> ref, 1 (val) unused.
+// -> train, 1 -> val (as published), 2 (the test split, place balanced within each bird) -> ref.
 PublishedDataset read_waterbirds(const std::string& from);
 // CelebA (aligned): img_align_celeba/, list_attr_celeba.txt (a count line, a header line of
 // attribute names, then "file v1 v2 ..." with +1/-1 separated by runs of spaces) and
 // list_eval_partition.txt ("file 0|1|2"). Columns gender (female, male; from Male), hair
 // (black, blond, brown, gray: faces with exactly one of the four hair-colour attributes) and
-// every published attribute A as not_A / A. Partition 0 -> train, 2 -> ref, 1 unused.
+// every published attribute A as not_A / A. Partition 0 -> train, 1 -> val, 2 -> ref.
 PublishedDataset read_celeba(const std::string& from);
 // FairFace: fairface_label_train.csv / fairface_label_val.csv (file, age, gender, race,
 // service_test), files relative to the folder. Columns gender (female, male), race (the
@@ -74,10 +74,13 @@ struct ImportOptions {
   bool balanced_ref = true;  // ref: equal counts per (target, first attribute) cell
   int64_t max_train = -1;    // caps (-1: none); a ratio draw keeps its ratios under the cap
   int64_t max_ref = -1;
+  // The published validation split (Waterbirds, CelebA; FairFace's is the ref split), written
+  // as published for model selection that leaves ref untouched. 0: not written.
+  int64_t max_val = -1;
   uint64_t seed = 0;         // which rows a draw keeps
 };
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ImportOptions, resolution, target, attributes, ratios, balanced_ref,
-                                                max_train, max_ref, seed)
+                                                max_train, max_ref, max_val, seed)
 
 // "3:2:1:1" -> {3, 2, 1, 1}; "none" -> {} (throws naming the bad part, without the flag's name:
 // the CLI's validator prefixes it).

@@ -58,7 +58,7 @@ PublishedDataset read_celeba(const std::string& from) {
   for (const auto& a : names) pub.columns.push_back({a, {"not_" + a, a}});
   pub.default_target = "gender";
   pub.default_attributes = {"hair"};
-  pub.splits = "list_eval_partition 0 -> train, 2 (test) -> ref; 1 (val) not written";
+  pub.splits = "list_eval_partition 0 -> train, 1 -> val (as published), 2 (test) -> ref";
 
   size_t declared = 0;
   try {
@@ -86,7 +86,7 @@ PublishedDataset read_celeba(const std::string& from) {
     PublishedRow row;
     row.file = "img_align_celeba/" + f[0];
     check_inside(from, row.file, attr_path, n);
-    row.split = p->second == "0" ? "train" : p->second == "2" ? "ref" : "";
+    row.split = p->second == "0" ? "train" : p->second == "1" ? "val" : "ref";
     if (gender) row.labels.push_back(v[at["Male"]] ? "male" : "female");
     if (hair) {
       int k = -1, set = 0;

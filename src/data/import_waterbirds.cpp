@@ -18,12 +18,12 @@ PublishedDataset read_waterbirds(const std::string& from) {
   pub.columns = {{"bird", {"landbird", "waterbird"}}, {"place", {"land", "water"}}};
   pub.default_target = "bird";
   pub.default_attributes = {"place"};
-  pub.splits = "published split 0 -> train, 2 (test: place balanced within each bird) -> ref; 1 (val) not written";
+  pub.splits = "published split 0 -> train, 1 -> val (as published), 2 (test: place balanced within each bird) -> ref";
   for (size_t i = 0; i < t.rows.size(); ++i) {
     const auto& r = t.rows[i];
     const int y = published_code(t, i, yc, 1), s = published_code(t, i, sc, 2), p = published_code(t, i, pc, 1);
     check_inside(from, r[fc], t.source, i + 2);
-    pub.rows.push_back({r[fc], s == 0 ? "train" : s == 2 ? "ref" : "", {pub.columns[0].values[y], pub.columns[1].values[p]}});
+    pub.rows.push_back({r[fc], s == 0 ? "train" : s == 1 ? "val" : "ref", {pub.columns[0].values[y], pub.columns[1].values[p]}});
   }
   return pub;
 }

@@ -40,6 +40,11 @@ TEST(DataCli, ImportersWriteTheGenericLayoutAndRefuseBadInputInOneLine) {
   EXPECT_EQ(r.output, "wrote " + out + ": 4 train, 8 ref images of 16x16, target 'gender' ([\"female\",\"male\"])\n");
   EXPECT_TRUE(file_exists(join_path(out, "manifest.json")));
   EXPECT_TRUE(file_exists(join_path(out, "images/ref/000007.png")));
+  // FairFace has no third split: --max-val is not one of its flags (usage error, one line).
+  r = run_cli("-q data fairface --from " + ff + " -o " + out + " --max-val 3");
+  EXPECT_EQ(r.status, 2) << r.output;
+  EXPECT_EQ(count_of(r.output, "\n"), 1u) << r.output;
+  EXPECT_NE(r.output.find("--max-val"), std::string::npos) << r.output;
   // A malformed ratio list is a usage error; a bad label file is bad input; both one line.
   r = run_cli("-q data fairface --from " + ff + " -o " + out + " --ratios 3:x");
   EXPECT_EQ(r.status, 2) << r.output;

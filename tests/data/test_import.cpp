@@ -59,18 +59,24 @@ TEST(Import, WaterbirdsPublishedTrainAndBalancedRef) {
   const std::string from = join_path(d.path, "waterbird_complete95_forest2water2"), out = join_path(d.path, "wb");
   published::WaterbirdsCounts c{};
   c[0] = {{{12, 2}, {1, 5}}};   // train: landbirds mostly on land, waterbirds mostly on water
-  c[1] = {{{2, 1}, {1, 2}}};    // val: not written
+  c[1] = {{{2, 1}, {1, 2}}};    // val: written as published
   c[2] = {{{4, 4}, {3, 3}}};    // test: place balanced within each bird
   published::write_waterbirds(from, c);
   auto m = import_dataset(read_waterbirds(from), at16(), out, false);
   EXPECT_EQ(cell_counts(out, "bird", "place"),
             (std::map<std::string, int>{{"train/landbird/land", 12}, {"train/landbird/water", 2},
                                         {"train/waterbird/land", 1}, {"train/waterbird/water", 5},
+                                        {"val/landbird/land", 2}, {"val/landbird/water", 1},
+                                        {"val/waterbird/land", 1}, {"val/waterbird/water", 2},
                                         {"ref/landbird/land", 3}, {"ref/landbird/water", 3},
                                         {"ref/waterbird/land", 3}, {"ref/waterbird/water", 3}}));
   EXPECT_EQ(m["counts"]["train"], 20);
   EXPECT_EQ(m["counts"]["ref"], 12);
+  EXPECT_EQ(m["counts"]["val"], 6);
   EXPECT_EQ(m["cell_counts"]["ref"]["waterbird"]["land"], 3);
+  DatasetOptions val;
+  val.split = "val";  // what the stage commands' --split val reads
+  EXPECT_EQ(load_dataset(out, val).size(), 6);
   EXPECT_EQ(m["target_column"], "bird");
   EXPECT_EQ(m["attribute_columns"], (std::vector<std::string>{"place", "minority"}));
   // The generic loader reads it: manifest class order, 16 x 16 images.
@@ -89,6 +95,14 @@ TEST(Import, WaterbirdsPublishedTrainAndBalancedRef) {
   ImportOptions all = at16();
   all.balanced_ref = false;
   EXPECT_EQ(import_dataset(read_waterbirds(from), all, join_path(d.path, "wb2"), false)["counts"]["ref"], 14);
+  // --max-val caps the val split (drawn at random, published proportions not redrawn); 0 leaves it out.
+  ImportOptions capped = at16();
+  capped.max_val = 4;
+  EXPECT_EQ(import_dataset(read_waterbirds(from), capped, join_path(d.path, "wb3"), false)["counts"]["val"], 4);
+  capped.max_val = 0;
+  auto m0 = import_dataset(read_waterbirds(from), capped, join_path(d.path, "wb4"), false);
+  EXPECT_FALSE(m0["counts"].contains("val"));
+  EXPECT_FALSE(file_exists(join_path(d.path, "wb4/images/val")));
 }
 
 TEST(Import, CelebaGenderByHairAtGivenRatios) {
@@ -96,7 +110,7 @@ TEST(Import, CelebaGenderByHairAtGivenRatios) {
   const std::string from = join_path(d.path, "celeba"), out = join_path(d.path, "out");
   published::CelebaCounts c{};
   c[0] = {{{6, 8, 4, 2}, {8, 2, 6, 2}}};  // train: female, male x black, blond, brown, gray
-  c[1] = {{{1, 0, 0, 0}, {0, 1, 0, 0}}};  // val: not written
+  c[1] = {{{1, 0, 0, 0}, {0, 1, 0, 0}}};  // val: written as published, not at the ratios
   c[2] = {{{2, 2, 2, 3}, {2, 2, 2, 2}}};  // test
   published::write_celeba(from, c, {3, 0, 1});
   auto pub = read_celeba(from);
@@ -107,6 +121,7 @@ TEST(Import, CelebaGenderByHairAtGivenRatios) {
             (std::map<std::string, int>{{"train/female/black", 2}, {"train/female/blond", 4},
                                         {"train/female/brown", 2}, {"train/male/black", 4},
                                         {"train/male/blond", 2}, {"train/male/brown", 2},
+                                        {"val/female/black", 1}, {"val/male/blond", 1},
                                         {"ref/female/black", 2}, {"ref/female/blond", 2}, {"ref/female/brown", 2},
                                         {"ref/female/gray", 2}, {"ref/male/black", 2}, {"ref/male/blond", 2},
                                         {"ref/male/brown", 2}, {"ref/male/gray", 2}}));
