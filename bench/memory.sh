@@ -35,4 +35,4 @@ TABLE="$WORK/memory_${N}_${R}.md"
     echo "| $s | $n | $mb | $ls | $lips | $ips | $hl | $h |"
   done
 } | tee "$TABLE"
-echo "(steps: $STEPS at batch 64 for train and debias; groups scores every image once; $(nproc) cores, torch threads = cores)" | tee -a "$TABLE"
+echo "(steps: $STEPS at batch 64 for train and debias; groups scores every image once; $(nproc) cores, torch threads = ${MEMORY_THREADS:-cores}, allocator tuned as in invdiff; load average $(cut -d" " -f1-3 /proc/loadavg))" | tee -a "$TABLE"

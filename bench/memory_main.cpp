@@ -16,11 +16,13 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <string>
 
 #include "core/csv.h"
 #include "core/fs.h"
+#include "core/runtime.h"
 #include "data/dataset.h"
 #include "data/image_io.h"
 #include "invdiff/debias.h"
@@ -77,6 +79,10 @@ int main(int argc, char** argv) {
   }
   const std::string cmd = argv[1], dir = argv[2];
   try {
+    // As `invdiff` runs: the tuned allocator (it keeps freed heap, so it is part of the peak) and
+    // one thread per core unless MEMORY_THREADS says otherwise.
+    const char* threads = std::getenv("MEMORY_THREADS");
+    init_runtime(threads ? std::atoi(threads) : 0);
     if (cmd == "make") {
       make(dir, std::stoll(argv[3]), argc > 4 ? std::stoi(argv[4]) : 64);
       return 0;
