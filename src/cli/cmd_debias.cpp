@@ -58,6 +58,9 @@ void add_debias_command(CLI::App& app, GlobalOptions& g) {
            "t within the range: uniform, or profile (by the base's group-loss spread per bin, measured first)");
   cmd->add_option("--profile-floor", o->dcfg.profile_floor, "profile: share of the draws spread uniformly over the bins")
       ->check(in_range(0, 1))->capture_default_str();
+  cmd->add_option("--profile-power", o->dcfg.profile_power,
+                  "profile: draw each bin in proportion to its spread to this power (> 1: sharper)")
+      ->check(in_range(1e-3, 16))->capture_default_str();
   cmd->add_flag("--balance-batches", o->dcfg.balance_batches,
                 "draw batches so that every group fills an equal share (with replacement; invdiff recipe: on)");
   add_negated_flag(cmd, "--no-balance-batches", o->dcfg.balance_batches, "uniform batches");
@@ -75,7 +78,7 @@ void add_debias_command(CLI::App& app, GlobalOptions& g) {
     refuse_given(cmd, o->gcfg.variant != GuidanceVariant::Lora, {"--lora-rank", "--lora-alpha"},
                  "it applies to --variant lora only");
     refuse_given(cmd, o->gcfg.variant != GuidanceVariant::Small, {"--small-ch"}, "it applies to --variant small only");
-    refuse_given(cmd, o->dcfg.t_sampling != TimestepSampling::Profile, {"--profile-floor"},
+    refuse_given(cmd, o->dcfg.t_sampling != TimestepSampling::Profile, {"--profile-floor", "--profile-power"},
                  "it applies to --t-sampling profile only");
     setup_runtime(g);
     auto device = parse_device(g.device);

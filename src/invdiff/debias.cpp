@@ -103,7 +103,7 @@ DebiasResult debias_train(const ImageDataset& data, const at::Tensor& W_in, cons
       const at::Tensor p = draw_p.defined() ? draw_p : balanced_draw_probabilities(at::Tensor(), data.size());
       auto eps = [&](const at::Tensor& x, const at::Tensor& t, const at::Tensor& y) { return gm.base_eps(x, t, y); };
       profile = measure_timestep_profile(eps, sched, data, W, p, cfg.t_lo, t_hi, cfg.profile_bins, cfg.profile_samples,
-                                         cfg.batch_size, cfg.profile_floor, cfg.seed, device);
+                                         cfg.batch_size, {cfg.profile_floor, cfg.profile_power}, cfg.seed, device);
       meta["t_profile"] = *profile;  // written with the rest of the meta below
     }
     if (progress) {

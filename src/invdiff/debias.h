@@ -39,10 +39,11 @@ struct DebiasConfig : OptimConfig {
   int profile_bins = 10;            // profile: equal bins over [t_lo, t_hi)
   int64_t profile_samples = 1024;   // profile: rows per bin (drawn as the batches are)
   double profile_floor = 0.1;       // profile: share of the draws spread uniformly over the bins
+  double profile_power = 1.0;       // profile: draws in proportion to spread^power
 };
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(DebiasConfig, INVDIFF_OPTIM_FIELDS, lambda, relative_variance, t_lo, t_hi,
                                                 balance_batches, t_sampling, profile_bins, profile_samples,
-                                                profile_floor)
+                                                profile_floor, profile_power)
 
 // The per-sample draw probabilities of balanced batches for group weights W [N, G] (undefined:
 // uniform): p_i = sum_g W_ig / mass_g, normalised to sum 1. Groups with no mass are skipped.

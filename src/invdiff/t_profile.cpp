@@ -46,23 +46,26 @@ double within_condition_spread(const at::Tensor& l_in, const at::Tensor& y_in, c
   return conditions ? std::sqrt(total / conditions) : 0.0;
 }
 
-std::vector<double> profile_probabilities(const std::vector<double>& spread, double floor) {
+std::vector<double> profile_probabilities(const std::vector<double>& spread, const ProfileRule& rule) {
   if (spread.empty()) throw std::invalid_argument("timestep profile: no bins");
-  if (!(floor >= 0 && floor <= 1)) throw std::invalid_argument("timestep profile: the floor must be in [0, 1]");
+  if (!(rule.floor >= 0 && rule.floor <= 1)) throw std::invalid_argument("timestep profile: the floor must be in [0, 1]");
+  if (!(rule.power > 0 && rule.power <= 16)) throw std::invalid_argument("timestep profile: the power must be in (0, 16]");
+  std::vector<double> w(spread.size());
   double sum = 0;
-  for (double s : spread) {
-    if (!(s >= 0) || !std::isfinite(s)) throw std::invalid_argument("timestep profile: a spread is negative or not finite");
-    sum += s;
+  for (size_t b = 0; b < w.size(); ++b) {
+    if (!(spread[b] >= 0) || !std::isfinite(spread[b]))
+      throw std::invalid_argument("timestep profile: a spread is negative or not finite");
+    sum += w[b] = std::pow(spread[b], rule.power);
   }
   const double n = static_cast<double>(spread.size());
   std::vector<double> p(spread.size());
-  for (size_t b = 0; b < p.size(); ++b) p[b] = sum > 0 ? (1 - floor) * spread[b] / sum + floor / n : 1 / n;
+  for (size_t b = 0; b < p.size(); ++b) p[b] = sum > 0 ? (1 - rule.floor) * w[b] / sum + rule.floor / n : 1 / n;
   return p;
 }
 
 TimestepProfile measure_timestep_profile(const EpsFn& eps, const NoiseSchedule& sched, const ImageDataset& data,
                                          const at::Tensor& W, const at::Tensor& draw_p, int t_lo, int t_hi, int bins,
-                                         int64_t samples_per_bin, int64_t batch_size, double floor, uint64_t seed,
+                                         int64_t samples_per_bin, int64_t batch_size, const ProfileRule& rule, uint64_t seed,
                                          const c10::Device& device) {
   if (!(0 <= t_lo && t_lo < t_hi && t_hi <= sched.T()) || bins < 1 || bins > t_hi - t_lo)
     throw std::invalid_argument("timestep profile: need 0 <= lo < hi <= T and 1 <= bins <= hi - lo");
@@ -97,7 +100,7 @@ TimestepProfile measure_timestep_profile(const EpsFn& eps, const NoiseSchedule& 
     p.spread.push_back(mean_loss > 0 ? within_condition_spread(l, torch::cat(ys), torch::cat(ws)) / mean_loss : 0.0);
     p.mean_loss.push_back(mean_loss);
   }
-  p.probability = profile_probabilities(p.spread, floor);
+  p.probability = profile_probabilities(p.spread, rule);
   return p;
 }
 

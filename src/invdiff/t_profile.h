@@ -39,9 +39,14 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(TimestepProfile, edges, spread, 
 // clamped at 0; the result is the root of the mean over those conditions (0 when none has 2).
 double within_condition_spread(const at::Tensor& l, const at::Tensor& y, const at::Tensor& w);
 
-// The draw probabilities from the spreads: p_b = (1 - floor) * s_b / sum s + floor / bins
-// (uniform when every spread is 0).
-std::vector<double> profile_probabilities(const std::vector<double>& spread, double floor);
+// How the spreads become draw probabilities: p_b = (1 - floor) * s_b^power / sum s^power +
+// floor / bins (uniform when every spread is 0). A power above 1 concentrates the draws on the
+// bins where the groups differ most; the floor keeps every bin in play.
+struct ProfileRule {
+  double floor = 0.1;
+  double power = 1.0;
+};
+std::vector<double> profile_probabilities(const std::vector<double>& spread, const ProfileRule& rule);
 
 // Measures the profile of `eps` (the frozen base, no autograd) over [t_lo, t_hi) in `bins`
 // equal bins: per bin `samples_per_bin` rows drawn with probabilities draw_p [N] (the min step's
@@ -49,7 +54,7 @@ std::vector<double> profile_probabilities(const std::vector<double>& spread, dou
 // mean loss (scale-free across t). Deterministic for a seed.
 TimestepProfile measure_timestep_profile(const EpsFn& eps, const NoiseSchedule& sched, const ImageDataset& data,
                                          const at::Tensor& W, const at::Tensor& draw_p, int t_lo, int t_hi, int bins,
-                                         int64_t samples_per_bin, int64_t batch_size, double floor, uint64_t seed,
+                                         int64_t samples_per_bin, int64_t batch_size, const ProfileRule& rule, uint64_t seed,
                                          const c10::Device& device);
 
 // n timesteps drawn from the profile: a bin by its probability, then t uniform within it.

@@ -112,6 +112,8 @@ TEST(Cli, OutOfRangeAndIgnoredFlagsAreRefusedInOneReadableLine) {
            {"debias -m x --data y --variant copy --lora-rank 8", "--lora-rank would be ignored: it applies to --variant lora"},
            {"debias -m x --data y --variant copy --small-ch 8", "--small-ch would be ignored: it applies to --variant small"},
            {"debias -m x --data y --profile-floor 0.2", "--profile-floor would be ignored: it applies to --t-sampling profile"},
+           {"debias -m x --data y --profile-power 2", "--profile-power would be ignored: it applies to --t-sampling profile"},
+           {"debias -m x --data y --t-sampling profile --profile-power 0", "--profile-power: must be in [0.001, 16] (got 0)"},
            {"debias -m x --data y --t-sampling sometimes", "sometimes"},
            {"groups --data x --score single-t -M 4", "-M would be ignored: it applies to --score multi-t only"},
            {"groups --data x --timesteps 100,900 -M 4", "-M would be ignored: --timesteps lists the timesteps"},

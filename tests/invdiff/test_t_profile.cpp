@@ -56,15 +56,21 @@ TEST(TimestepProfile, SpreadSubtractsSamplingNoise) {
 }
 
 TEST(TimestepProfile, ProbabilitiesFollowTheSpreadWithAFloor) {
-  auto p = profile_probabilities({0.0, 1.0, 3.0}, 0.1);
+  auto p = profile_probabilities({0.0, 1.0, 3.0}, {0.1, 1.0});
   ASSERT_EQ(p.size(), 3u);
   EXPECT_NEAR(p[0], 0.1 / 3, 1e-12);
   EXPECT_NEAR(p[1], 0.9 * 0.25 + 0.1 / 3, 1e-12);
   EXPECT_NEAR(p[2], 0.9 * 0.75 + 0.1 / 3, 1e-12);
-  for (double v : profile_probabilities({0.0, 0.0}, 0.0)) EXPECT_EQ(v, 0.5);  // no spread: uniform
-  EXPECT_THROW(profile_probabilities({1.0, -1.0}, 0.1), std::invalid_argument);
-  EXPECT_THROW(profile_probabilities({1.0, NAN}, 0.1), std::invalid_argument);
-  EXPECT_THROW(profile_probabilities({1.0}, 1.5), std::invalid_argument);
+  for (double v : profile_probabilities({0.0, 0.0}, {0.0, 1.0})) EXPECT_EQ(v, 0.5);  // no spread: uniform
+  EXPECT_THROW(profile_probabilities({1.0, -1.0}, {0.1, 1.0}), std::invalid_argument);
+  EXPECT_THROW(profile_probabilities({1.0, NAN}, {0.1, 1.0}), std::invalid_argument);
+  EXPECT_THROW(profile_probabilities({1.0}, {1.5, 1.0}), std::invalid_argument);
+  // Power 2: weights 0, 1, 9 -> 0.9 * (0, 0.1, 0.9) + the floor's 0.1 / 3 each.
+  auto q = profile_probabilities({0.0, 1.0, 3.0}, {0.1, 2.0});
+  EXPECT_NEAR(q[1], 0.9 * 0.1 + 0.1 / 3, 1e-12);
+  EXPECT_NEAR(q[2], 0.9 * 0.9 + 0.1 / 3, 1e-12);
+  EXPECT_THROW(profile_probabilities({1.0}, {0.1, 0.0}), std::invalid_argument);
+  EXPECT_THROW(profile_probabilities({1.0}, {0.1, NAN}), std::invalid_argument);
 }
 
 TEST(TimestepProfile, DrawStaysInItsBinsInProportion) {
@@ -98,7 +104,7 @@ TEST(TimestepProfile, MeasuredWhereTheGroupsDiffer) {
     return x * (t < 500).to(x.dtype()).view({-1, 1, 1, 1});
   };
   auto uniform = torch::full({64}, 1.0 / 64, torch::kFloat64);
-  auto p = measure_timestep_profile(eps, sched, d, W, uniform, 0, 1000, 4, 256, 100, 0.0, 7, torch::kCPU);
+  auto p = measure_timestep_profile(eps, sched, d, W, uniform, 0, 1000, 4, 256, 100, {0.0, 1.0}, 7, torch::kCPU);
   ASSERT_EQ(p.edges, (std::vector<int>{0, 250, 500, 750, 1000}));
   ASSERT_EQ(p.spread.size(), 4u);
   EXPECT_GT(p.spread[0], 0.2);  // ~0.34 (mean abar * 0.64 / sqrt 2 over [0, 250)) over a mean loss < 1
@@ -108,10 +114,10 @@ TEST(TimestepProfile, MeasuredWhereTheGroupsDiffer) {
   EXPECT_GT(p.probability[0] + p.probability[1], 0.95);
   EXPECT_NEAR(p.mean_loss[3], 1.0, 0.05);  // eps = 0 there: the loss is mean(eps^2)
   // Deterministic for a seed.
-  auto q = measure_timestep_profile(eps, sched, d, W, uniform, 0, 1000, 4, 256, 100, 0.0, 7, torch::kCPU);
+  auto q = measure_timestep_profile(eps, sched, d, W, uniform, 0, 1000, 4, 256, 100, {0.0, 1.0}, 7, torch::kCPU);
   EXPECT_EQ(p.spread, q.spread);
-  EXPECT_THROW(measure_timestep_profile(eps, sched, d, at::Tensor(), uniform, 0, 1000, 4, 256, 100, 0, 7, torch::kCPU),
+  EXPECT_THROW(measure_timestep_profile(eps, sched, d, at::Tensor(), uniform, 0, 1000, 4, 256, 100, {0.0, 1.0}, 7, torch::kCPU),
                std::invalid_argument);
-  EXPECT_THROW(measure_timestep_profile(eps, sched, d, W, uniform, 500, 400, 4, 256, 100, 0, 7, torch::kCPU),
+  EXPECT_THROW(measure_timestep_profile(eps, sched, d, W, uniform, 500, 400, 4, 256, 100, {0.0, 1.0}, 7, torch::kCPU),
                std::invalid_argument);
 }
