@@ -74,7 +74,7 @@ void report(const char* stage, const ImageDataset& d, double load_s, double hwm_
 
 int main(int argc, char** argv) {
   if (argc < 4) {
-    std::fprintf(stderr, "usage: invdiff_memory make DIR N [R] | train DIR OUT STEPS | groups DIR OUT | debias DIR OUT STEPS\n");
+    std::fprintf(stderr, "usage: invdiff_memory make DIR N [R] | train DIR OUT STEPS | groups DIR OUT [BATCH] | debias DIR OUT STEPS\n");
     return 2;
   }
   const std::string cmd = argv[1], dir = argv[2];
@@ -109,6 +109,7 @@ int main(int argc, char** argv) {
       GroupsConfig cfg;
       cfg.score.num_timesteps = 1;
       cfg.grouper = GrouperKind::Otsu;
+      if (argc > 4) cfg.score.batch_size = std::stoll(argv[4]);  // images per scoring call (default: groups -b's)
       GroupReportOptions ro;
       ro.images = false;
       auto model = load_denoiser(join_path(out, "base"), torch::kCPU);

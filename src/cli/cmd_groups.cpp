@@ -104,7 +104,9 @@ void add_groups_command(CLI::App& app, GlobalOptions& g) {
   cmd->add_flag("--global-standardise", o->global_std, "multi-t: standardise over all samples, not per condition");
   cmd->add_option("--seed", o->cfg.score.seed, "seed of the score noise and the grouper init")
       ->check(whole_number())->capture_default_str();
-  cmd->add_option("-b,--batch-size", o->cfg.score.batch_size, "images per network call")->check(positive())->capture_default_str();
+  cmd->add_option("-b,--batch-size", o->cfg.score.batch_size,
+                  "images per network call (0: by image size, 512 up to 45 x 45 px, 256 at 64 x 64)")
+      ->check(non_negative())->capture_default_str();
   add_enum(cmd, "--grouper", o->cfg.grouper,
            "std: the paper's soft grouper (docs/method.md); otsu: a two-way split of the score within each condition "
            "(groups low/high; refuses -G); cluster: that split refined by 2-means on each sample's pooled "

@@ -43,6 +43,12 @@ at::Tensor standardise_by_condition(const at::Tensor& raw_in, const at::Tensor& 
   return z;
 }
 
+int64_t scoring_batch(const ScoreOptions& opt, int64_t height, int64_t width) {
+  if (opt.batch_size < 0) throw std::invalid_argument("scores: the batch size must be >= 0 (0: by image size)");
+  if (opt.batch_size > 0) return opt.batch_size;
+  return std::clamp<int64_t>((int64_t{1} << 20) / std::max<int64_t>(1, height * width), 8, 512);
+}
+
 SampleScores compute_scores(const EpsFn& eps_fn, const NoiseSchedule& sch, const at::Tensor& images,
                             const at::Tensor& labels, const std::vector<std::string>& keys, const ScoreOptions& opt,
                             const c10::Device& device, bool progress, const EpsHiddenFn& hidden_fn) {
@@ -77,7 +83,7 @@ SampleScores compute_scores(const EpsFn& eps_fn, const NoiseSchedule& sch, const
   auto tdraw = torch::empty({N}, torch::kInt64);
   auto t_cols = torch::tensor(std::vector<int64_t>(out.timesteps.begin(), out.timesteps.end()), torch::kInt64);
   // Each network call sees chunk * M images: all timesteps of `chunk` samples.
-  const int64_t chunk = std::max<int64_t>(1, opt.batch_size / M);
+  const int64_t chunk = std::max<int64_t>(1, scoring_batch(opt, images.size(2), images.size(3)) / M);
   ProgressBar bar("scores (" + enum_name(opt.method) + ")", N, 0, progress);
   for (int64_t s = 0; s < N; s += chunk) {
     const int64_t b = std::min(chunk, N - s);

@@ -171,6 +171,10 @@ TEST(Scores, NoiseIndependentOfBatchingAndPlantedSubgroupFound) {
   so.batch_size = 1000;
   auto b = compute_scores(zero_image_oracle(sch), sch, images, labels, keys, so, torch::kCPU);
   EXPECT_TRUE(torch::allclose(a.raw, b.raw, 1e-6, 1e-9));
+  so.batch_size = 0;  // the default: by image size
+  auto b0 = compute_scores(zero_image_oracle(sch), sch, images, labels, keys, so, torch::kCPU);
+  EXPECT_TRUE(torch::allclose(a.raw, b0.raw, 1e-6, 1e-9));
+  so.batch_size = 8;
   EXPECT_EQ(a.raw.size(1), 4);
   EXPECT_GE(a.score.min().item<double>(), 1.0 - 1e-12);  // shifted positive
   std::vector<int> minority(48, 0);
@@ -192,6 +196,19 @@ TEST(Scores, NoiseIndependentOfBatchingAndPlantedSubgroupFound) {
   auto d = compute_scores(zero_image_oracle(sch), sch, images, labels, keys, so, torch::kCPU);
   EXPECT_TRUE(torch::equal(c.t, d.t));
   EXPECT_TRUE(torch::allclose(c.score, d.score, 1e-6, 1e-9));
+}
+
+TEST(Scores, BatchByImageSize) {
+  ScoreOptions so;  // 0: 2^20 pixels per call, within [8, 512]
+  EXPECT_EQ(scoring_batch(so, 16, 16), 512);
+  EXPECT_EQ(scoring_batch(so, 45, 45), 512);
+  EXPECT_EQ(scoring_batch(so, 64, 64), 256);
+  EXPECT_EQ(scoring_batch(so, 128, 128), 64);
+  EXPECT_EQ(scoring_batch(so, 1024, 1024), 8);
+  so.batch_size = 100;  // given: as given
+  EXPECT_EQ(scoring_batch(so, 64, 64), 100);
+  so.batch_size = -1;
+  EXPECT_THROW(scoring_batch(so, 64, 64), std::invalid_argument);
 }
 
 TEST(Groups, AlignByKeyAndOracle) {
