@@ -5,6 +5,7 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <iterator>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -152,6 +153,9 @@ std::vector<size_t> draw_split(const PublishedDataset& pub, const Plan& p, const
 
 }  // namespace
 
+// The splits an import writes, in the order metadata.csv lists them (val only where published).
+constexpr const char* kWrittenSplits[] = {"train", "val", "ref"};
+
 nlohmann::json import_dataset(const PublishedDataset& pub, const ImportOptions& opt, const std::string& out_dir,
                               bool progress) {
   if (opt.resolution < 8 || opt.resolution > 1024)
@@ -165,7 +169,7 @@ nlohmann::json import_dataset(const PublishedDataset& pub, const ImportOptions& 
   nlohmann::json left_out = nlohmann::json::object();
   for (size_t r = 0; r < pub.rows.size(); ++r) {
     const auto& row = pub.rows[r];
-    if (row.split != "train" && row.split != "val" && row.split != "ref") continue;
+    if (std::find(std::begin(kWrittenSplits), std::end(kWrittenSplits), row.split) == std::end(kWrittenSplits)) continue;
     bool keep = true;
     for (size_t c : used)
       if (row.labels[c].empty()) {
@@ -185,7 +189,7 @@ nlohmann::json import_dataset(const PublishedDataset& pub, const ImportOptions& 
   chosen["val"] = draw_split(pub, p, pool["val"], {}, opt.max_val, opt.seed + 2, "val");  // may be empty
   for (const char* s : {"train", "ref"})
     if (chosen[s].empty()) throw std::runtime_error(pub.name + ": no images left in the " + std::string(s) + " split");
-  for (const char* s : {"train", "val", "ref"})  // every image there before anything is written
+  for (const char* s : kWrittenSplits)  // every image there before anything is written
     for (size_t r : chosen[s])
       if (!file_exists(join_path(pub.from, pub.rows[r].file)))
         throw std::runtime_error(pub.from + ": image listed in the labels is missing: " + pub.rows[r].file);
@@ -209,7 +213,7 @@ nlohmann::json import_dataset(const PublishedDataset& pub, const ImportOptions& 
   if (!p.attrs.empty()) meta.header.push_back("minority");
   meta.header.push_back("source");
   nlohmann::json counts, cell_counts;
-  for (const char* s : {"train", "val", "ref"}) {
+  for (const char* s : kWrittenSplits) {
     const std::string split = s, sub = "images/" + split;
     if (chosen[split].empty()) continue;  // no val split published (or --max-val 0)
     ensure_dir(join_path(out_dir, sub));

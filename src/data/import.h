@@ -21,7 +21,7 @@ struct LabelColumn {
 };
 
 // One published image: its file (relative to the published folder), the split it goes to
-// ("train", "ref", or "" for one the pipeline does not use) and one value per column ("" where
+// ("train", "val", "ref", or "" for one the pipeline does not use) and one value per column ("" where
 // the row has none, e.g. a CelebA face with no single hair colour; such a row is left out when
 // that column is used).
 struct PublishedRow {
