@@ -72,6 +72,7 @@ int main(int argc, char** argv) {
   }
   auto y = torch::randint(0, 4, {B}, torch::kInt64);
   std::function<void()> work;
+  long g_params = 0;  // guided: G_psi's trainable parameters (torch_ref.py prints the same count)
   UNet ema(UNetConfig{});
   torch::optim::AdamW opt(net->parameters(), torch::optim::AdamWOptions(1e-3).weight_decay(0));
 
@@ -95,7 +96,10 @@ int main(int argc, char** argv) {
     gc.variant = parse_enum<GuidanceVariant>(variant);
     auto guided = std::make_shared<GuidedModel>(net, gc);
     std::vector<torch::Tensor> params;
-    for (auto& [name, p] : guided->g->trainable_parameters()) params.push_back(p);
+    for (auto& [name, p] : guided->g->trainable_parameters()) {
+      params.push_back(p);
+      g_params += p.numel();
+    }
     auto gopt = std::make_shared<torch::optim::AdamW>(params, torch::optim::AdamWOptions(1e-3).weight_decay(0));
     auto w = torch::rand({B, groups});
     w = w / w.sum(1, true);
@@ -150,10 +154,10 @@ int main(int argc, char** argv) {
     }
   }
   std::sort(times.begin(), times.end());
-  std::printf("{\"impl\": \"cpp\", \"torch\": \"%s\", \"workload\": \"%s\", \"params\": %ld, \"threads\": %d, "
+  std::printf("{\"impl\": \"cpp\", \"torch\": \"%s\", \"workload\": \"%s\", \"params\": %ld, \"g_params\": %ld, \"threads\": %d, "
               "\"batch\": %ld, \"iters\": %d, \"variant\": \"%s\", \"malloc\": \"%s\", \"naive_base\": %d, "
               "\"inference_mode\": %d, \"channels_last\": %d, \"sec_per_iter\": %.6f}\n",
-              TORCH_VERSION, workload.c_str(), (long)net->num_parameters(), threads, (long)B, iters,
+              TORCH_VERSION, workload.c_str(), (long)net->num_parameters(), g_params, threads, (long)B, iters,
               workload == "guided" ? variant.c_str() : "", malloc_mode.c_str(), naive_base, inference_mode,
               channels_last, times[times.size() / 2]);
 }

@@ -171,13 +171,15 @@ def count_forward_flops(net, size=16):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--workload", choices=["train", "guided", "sample", "flops"], required=True)
+    ap.add_argument("--workload", choices=["train", "guided", "sample", "flops", "peak"], required=True)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--iters", type=int, default=20)
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--steps", type=int, default=50, help="DDIM steps (sample workload)")
     ap.add_argument("--groups", type=int, default=8)
+    ap.add_argument("--variant", choices=["copy", "small"], default="copy",
+                    help="guided: G_psi a copy of the base, or invdiff's `small` module (half the channels, random init)")
     ap.add_argument("--profile", default="", help="write a profiler chrome trace of the timed iterations")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
@@ -189,6 +191,20 @@ def main():
     x0 = torch.rand(B, 3, 16, 16) * 2 - 1
     y = torch.randint(0, 4, (B,))
 
+    if a.workload == "peak":
+        # the machine's convolution rate: oneDNN (the kernels every workload spends its time in) on
+        # a 3x3 convolution large enough to reach its best blocking: [64, 256, 16, 16] -> 256
+        xc, wc = torch.randn(64, 256, 16, 16), torch.randn(256, 256, 3, 3)
+        with torch.no_grad():
+            for _ in range(3):
+                F.conv2d(xc, wc, padding=1)
+            ts = []
+            for _ in range(10):
+                t0 = time.perf_counter()
+                F.conv2d(xc, wc, padding=1)
+                ts.append(time.perf_counter() - t0)
+        print(2 * 64 * 256 * 16 * 16 * 256 * 9 / sorted(ts)[5] / 1e9)
+        return
     if a.workload == "flops":
         print(json.dumps({"workload": "flops", "params": params, "forward_flops_per_image": count_forward_flops(net)}))
         return
@@ -212,11 +228,15 @@ def main():
                     pe.mul_(0.999).add_(pm, alpha=0.001)
         work = step
     elif a.workload == "guided":
-        # frozen base + a G_psi of the same architecture (the official "copy" module), additive mix
+        # frozen base + G_psi, additive mix: `copy` = the base's architecture and weights (the official
+        # module), `small` = the same UNet at half the channels, random init (src/invdiff/guidance.cpp)
         for p in net.parameters():
             p.requires_grad_(False)
-        g = UNet()
-        g.load_state_dict(net.state_dict())
+        if a.variant == "copy":
+            g = UNet()
+            g.load_state_dict(net.state_dict())
+        else:
+            g = UNet(ch=16)
         nn.init.zeros_(g.conv_out.weight); nn.init.zeros_(g.conv_out.bias)
         opt = torch.optim.AdamW(g.parameters(), lr=1e-3, weight_decay=0.0)
         w = torch.rand(B, a.groups)
@@ -268,8 +288,11 @@ def main():
         prof.__exit__(None, None, None)
         prof.export_chrome_trace(a.profile)
     times.sort()
+    g_params = sum(p.numel() for p in g.parameters()) if a.workload == "guided" else 0
     print(json.dumps({"impl": "pytorch", "torch": torch.__version__, "workload": a.workload, "params": params,
+                      "g_params": g_params,
                       "threads": a.threads, "batch": B, "iters": a.iters,
+                      "variant": a.variant if a.workload == "guided" else "",
                       "sec_per_iter": times[len(times) // 2]}))
 
 

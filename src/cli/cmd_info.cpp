@@ -18,9 +18,14 @@ void add_info_command(CLI::App& app, GlobalOptions& g) {
   cmd->callback([model, &g] {
     auto info = init_runtime(g.threads);
     (void)parse_device(g.device);  // a device this machine lacks is an error here too
-    std::printf("libtorch %s, %d threads, BLAS %s%s, CUDA %s\n", TORCH_VERSION, info.threads,
+    std::printf("libtorch %s, %d threads, BLAS %s%s%s, CUDA %s\n", TORCH_VERSION, info.threads,
                 info.blas.empty() ? "unknown" : info.blas.c_str(), info.blas_optimised ? "" : " (NOT optimised)",
+                info.blas_core.empty() ? "" : (" (OpenBLAS kernels: " + info.blas_core + ")").c_str(),
                 torch::cuda::is_available() ? "available" : "not available");
+    if (info.blas_generic_fallback)
+      std::printf("note: OpenBLAS did not recognise this CPU and runs its generic %s kernels (matmuls ~4x slower); "
+                  "start invdiff with OPENBLAS_CORETYPE=SkylakeX (AVX-512) or Haswell (AVX2) set\n",
+                  info.blas_core.c_str());
     if (!model->empty()) std::printf("%s\n", read_model_meta(*model).dump(2).c_str());
   });
 }

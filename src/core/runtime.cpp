@@ -1,5 +1,6 @@
 #include "core/runtime.h"
 
+#include <dlfcn.h>
 #include <malloc.h>
 #include <torch/torch.h>
 
@@ -32,6 +33,22 @@ std::string active_blas_library() {
   return "";
 }
 
+std::string openblas_core_name() {
+  // Looked up, not linked: the BLAS is whichever libblas.so.3 the system's alternatives point to.
+  using CoreName = char* (*)();
+  auto f = reinterpret_cast<CoreName>(dlsym(RTLD_DEFAULT, "openblas_get_corename"));
+  const char* name = f ? f() : nullptr;
+  return name ? std::string(name) : std::string();
+}
+
+static bool cpu_has_avx2() {
+  std::ifstream cpuinfo("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(cpuinfo, line))
+    if (line.rfind("flags", 0) == 0) return line.find(" avx2") != std::string::npos;
+  return false;
+}
+
 RuntimeInfo init_runtime(int threads, bool tune_allocator) {
   if (tune_allocator) tune_malloc();
   RuntimeInfo info;
@@ -42,6 +59,10 @@ RuntimeInfo init_runtime(int threads, bool tune_allocator) {
   info.blas_optimised = info.blas.find("openblas") != std::string::npos ||
                         info.blas.find("mkl") != std::string::npos ||
                         info.blas.find("blis") != std::string::npos;
+  info.blas_core = openblas_core_name();
+  // OpenBLAS's pre-AVX kernel sets: what its DYNAMIC_ARCH build picks for a CPU model it does not know.
+  for (const char* generic : {"Prescott", "Core2", "Penryn", "Dunnington", "Nehalem", "Atom"})
+    if (info.blas_core == generic) info.blas_generic_fallback = cpu_has_avx2();
   return info;
 }
 

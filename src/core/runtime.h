@@ -10,6 +10,10 @@ struct RuntimeInfo {
   int threads = 1;
   std::string blas;      // path of the BLAS library actually mapped into the process
   bool blas_optimised = false;
+  std::string blas_core;  // OpenBLAS's kernel set ("Cooperlake", "Haswell", ...); empty for another BLAS
+  // OpenBLAS fell back to its generic kernels on a CPU it did not recognise, while the CPU has
+  // AVX2 (matmuls ~4x slower, docs/performance.md); OPENBLAS_CORETYPE before start-up fixes it.
+  bool blas_generic_fallback = false;
 };
 
 // Sets libtorch's intra-op threads (threads <= 0: all hardware cores) and raises glibc's
@@ -20,6 +24,9 @@ RuntimeInfo init_runtime(int threads, bool tune_allocator = true);
 
 // Which libblas the dynamic loader resolved (reads /proc/self/maps after forcing a BLAS call).
 std::string active_blas_library();
+
+// OpenBLAS's openblas_get_corename() when the active BLAS is OpenBLAS, else "".
+std::string openblas_core_name();
 
 // "cpu", "cuda", "cuda:1"; a clear error when CUDA is asked for but absent.
 c10::Device parse_device(const std::string& name);

@@ -63,6 +63,12 @@ TEST(Runtime, ThreadsAndOptimisedBlas) {
   EXPECT_EQ(info.threads, 2);
   // The set-up installs libopenblas0-openmp; the reference BLAS is ~20x slower.
   EXPECT_TRUE(info.blas_optimised) << "active BLAS: " << info.blas;
+  // OpenBLAS names its kernel set (what `invdiff info` reports, and how a generic fallback on an
+  // unrecognised CPU is told apart).
+  if (info.blas.find("openblas") != std::string::npos) {
+    EXPECT_FALSE(info.blas_core.empty());
+    EXPECT_EQ(openblas_core_name(), info.blas_core);
+  }
 }
 
 TEST(Json, NonDefaultFieldsKeepsOnlyWhatDiffers) {
