@@ -16,13 +16,19 @@ PERF=build/invdiff_perf
 OUT=${OUT:-bench/ABLATION.md}
 LOG=$(mktemp)
 # name | workload | iters | "before" flags | "after" flags  (after = what the product does,
-# except the rows marked "candidate", which test a change the product has not adopted)
+# except the rows marked "candidate", which test a change the product has not adopted). A flag
+# of the form NAME=VALUE is set in the environment of that side's process instead.
+# ONLY=REGEX keeps the pairs whose name matches.
 PAIRS=(
   "allocator: glibc defaults -> raised mmap/trim thresholds|train|$ITERS|--malloc default|--malloc tuned"
   "threads: 1 -> $THREADS|train|$ITERS|--threads 1|--threads $THREADS"
   "guided: base under autograd -> frozen base under NoGradGuard|guided|$ITERS|--naive-base 1|--naive-base 0"
   "candidate: NoGradGuard -> InferenceMode (sampling)|sample|$(( (ITERS + 3) / 4 ))|--inference-mode 0|--inference-mode 1"
   "candidate: contiguous -> channels-last (training)|train|$ITERS|--channels-last 0|--channels-last 1"
+  "candidate: OpenMP threads bound to cores|guided|$ITERS|--variant small|--variant small OMP_PROC_BIND=true"
+  "candidate: OpenMP threads sleep when idle|guided|$ITERS|--variant small|--variant small OMP_WAIT_POLICY=passive"
+  "candidate: OpenMP threads always spin|guided|$ITERS|--variant small|--variant small GOMP_SPINCOUNT=infinite"
+  "candidate: OpenBLAS's AVX-512 kernels named (on a CPU it does not recognise)|train|$ITERS||OPENBLAS_CORETYPE=Cooperlake"
 )
 if [ -n "${BEFORE:-}" ]; then
   [ -x "$BEFORE" ] || { echo "ablate: BEFORE=$BEFORE is not an executable" >&2; exit 1; }
@@ -32,15 +38,17 @@ if [ -n "${BEFORE:-}" ]; then
 fi
 for pair in "${PAIRS[@]}"; do
   IFS='|' read -r name w it before after <<<"$pair"
+  [[ -n "${ONLY:-}" && ! "$name" =~ $ONLY ]] && continue
   for r in $(seq "$RUNS"); do
     # the order alternates run to run, so a drift of the machine's speed favours neither side
     if [ $((r % 2)) -eq 1 ]; then sides="before after"; else sides="after before"; fi
     for side in $sides; do
-      flags=${!side}
+      envs=(X_ABLATE_SIDE=$side) args=()
+      for f in ${!side}; do if [[ $f =~ ^[A-Z_]+= ]]; then envs+=("$f"); else args+=("$f"); fi; done
       bin=$PERF
       [ -n "${BEFORE:-}" ] && [ "$side" = before ] && bin=$BEFORE
       # the explicit --threads of a pair wins over the default one (last flag wins in invdiff_perf)
-      out=$(/usr/bin/time -f 'RSS %M' $bin --workload "$w" --threads "$THREADS" --iters "$it" $flags 2>&1)
+      out=$(env "${envs[@]}" /usr/bin/time -f 'RSS %M' $bin --workload "$w" --threads "$THREADS" --iters "$it" "${args[@]}" 2>&1)
       json=$(echo "$out" | grep '^{')
       rss=$(echo "$out" | awk '/^RSS/{print $2}')
       echo "{\"pair\": \"$name $w $before\", \"run\": $r, \"side\": \"$side\", ${json#\{}" | sed "s/}\$/, \"peak_rss_kb\": $rss}/" | tee -a "$LOG"
