@@ -60,9 +60,9 @@ struct CliResult {
   std::string output;  // stdout + stderr
 };
 
-// Runs the invdiff binary built beside the tests with the given arguments.
-inline CliResult run_cli(const std::string& args) {
-  std::string cmd = std::string(INVDIFF_CLI_PATH) + " " + args + " 2>&1";
+// Runs a shell command line; its stdout and stderr together.
+inline CliResult run_shell(const std::string& command) {
+  std::string cmd = command + " 2>&1";
   FILE* p = popen(cmd.c_str(), "r");
   std::string out;
   std::array<char, 4096> buf;
@@ -71,6 +71,9 @@ inline CliResult run_cli(const std::string& args) {
   int st = pclose(p);
   return {WEXITSTATUS(st), out};
 }
+
+// Runs the invdiff binary built beside the tests with the given arguments.
+inline CliResult run_cli(const std::string& args) { return run_shell(std::string(INVDIFF_CLI_PATH) + " " + args); }
 
 // Tiny tensors: one thread avoids OpenMP hand-off costs, which dominate on a busy machine.
 // Restores the previous count on scope exit.

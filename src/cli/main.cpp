@@ -8,6 +8,7 @@
 #include <string>
 
 #include "cli/commands.h"
+#include "git_commit.h"  // generated at build time (scripts/git_commit.cmake): INVDIFF_GIT_COMMIT
 #include "cli/options.h"
 #include "core/interrupt.h"
 #include "core/runtime.h"

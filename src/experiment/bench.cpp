@@ -10,6 +10,7 @@
 #include <map>
 #include <stdexcept>
 
+#include "core/dir_lock.h"
 #include "core/fs.h"
 #include "experiment/experiment.h"
 #include "experiment/run_report.h"
@@ -215,7 +216,7 @@ nlohmann::json run_bench(const BenchOptions& opt, const c10::Device& device, boo
     if (opt.rows.empty() || std::find(opt.rows.begin(), opt.rows.end(), row) != opt.rows.end()) rows.push_back(row);
   for (BenchRow row : rows)  // a bad override fails now, not after the base model has trained
     if (row != BenchRow::Reference && row != BenchRow::Base) recipe_for(row, pr, opt);
-  ensure_dir(opt.out);
+  const DirLock claim(opt.out, "bench");  // creates OUT; one bench per directory, or its stages run twice
   Experiment ex(DataSpec{opt.data, opt.target, opt.attributes}, device, progress);
   ex.ensure_dataset();
   ex.check_attributes();

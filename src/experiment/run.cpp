@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdio>
 
+#include "core/dir_lock.h"
 #include "core/fs.h"
 #include "experiment/experiment.h"
 #include "experiment/run_report.h"
@@ -17,7 +18,7 @@ nlohmann::json run_pipeline(const RunOptions& opt, const c10::Device& device, bo
   pr.base_steps = opt.base_steps.value_or(pr.base_steps);
   pr.debias_steps = opt.debias_steps.value_or(pr.debias_steps);
   pr.samples_per_class = opt.samples_per_class.value_or(pr.samples_per_class);
-  ensure_dir(opt.out);
+  const DirLock claim(opt.out, "run");  // creates OUT; one run per directory, or its stages run twice
   Experiment ex(DataSpec{opt.data, opt.target, opt.attributes}, device, progress);
   auto step = [](int i, const std::string& what) { std::printf("[%d/6] %s\n", i, what.c_str()); };
 

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <stdexcept>
 
+#include "core/dir_lock.h"
 #include "core/fs.h"
 #include "core/hash.h"
 #include "core/interrupt.h"
@@ -33,6 +34,9 @@ TrainingRun::TrainingRun(std::string what, const std::string& out_dir, std::vect
   log_.header = {"step", "loss"};
   log_.header.insert(log_.header.end(), columns.begin(), columns.end());
   log_.header.insert(log_.header.end(), {"lr", "seconds"});
+  // Claimed before the checkpoint is looked at: a second process must not resume what the first
+  // is still writing.
+  lock_ = std::make_unique<DirLock>(out_dir, what_);
   if (file_exists(ckpt_)) {
     if (!resume)
       throw std::runtime_error(out_dir + " already holds a checkpoint: pass --resume to continue it, or choose another -o");

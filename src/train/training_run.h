@@ -5,6 +5,7 @@
 //   - the per-step random stream: everything random in step k comes from (seed, k), so a resumed
 //     run replays what an uninterrupted one would have drawn;
 //   - the log: one loss.csv row per step, the rolling mean of the last 100 losses, the bar;
+//   - one process at a time: the output directory is claimed (core/dir_lock.h) for the run's life;
 //   - the NaN check, checkpoints when due (every N steps, the last step, a test's stop_after,
 //     Ctrl-C) and the result.
 // A plain helper, not a framework: the loop calls it, it never calls the loop (except `save`).
@@ -24,6 +25,7 @@
 
 namespace invdiff {
 
+class DirLock;
 class ProgressBar;
 
 struct LoopResult {
@@ -41,7 +43,8 @@ at::Generator step_generator(uint64_t seed, int64_t step, uint64_t salt = 0);
 class TrainingRun {
  public:
   // `what` names the loop in messages and on the bar; `columns` are the loop's own loss.csv
-  // columns between "loss" and "lr". Throws when out_dir holds a checkpoint and !resume.
+  // columns between "loss" and "lr". Throws when out_dir holds a checkpoint and !resume, or when
+  // another process is writing out_dir.
   TrainingRun(std::string what, const std::string& out_dir, std::vector<std::string> columns, bool resume);
   ~TrainingRun();
 
@@ -71,6 +74,7 @@ class TrainingRun {
 
  private:
   std::string what_, out_dir_, ckpt_, loss_csv_;
+  std::unique_ptr<DirLock> lock_;  // held from the first check to the end of the loop
   bool resuming_ = false;
   nlohmann::json meta_ = nlohmann::json::object();
   int64_t start_step_ = 0, total_ = 0, done_ = 0;

@@ -57,6 +57,14 @@ TEST(Cli, VersionNamesCommitLibtorchBlasAndCuda) {
   EXPECT_EQ(r.output.rfind("invdiff 0.1.0 (commit ", 0), 0u) << r.output;
   for (const char* part : {"libtorch ", ", BLAS ", ", CUDA "}) EXPECT_NE(r.output.find(part), std::string::npos) << r.output;
   EXPECT_EQ(lines(r.output), 1) << r.output;
+  // Built from a git checkout (CI's clean clone is one), the commit is the checkout's HEAD, read
+  // at build time: the first 7 hex digits of `git rev-parse HEAD`, not a configure-time leftover.
+  if (std::filesystem::exists(std::string(INVDIFF_SOURCE_DIR) + "/.git")) {
+    auto head = run_shell(std::string("git -C ") + INVDIFF_SOURCE_DIR + " rev-parse --short=7 HEAD");
+    ASSERT_EQ(head.status, 0) << head.output;
+    const std::string commit = head.output.substr(0, 7);
+    EXPECT_NE(r.output.find("(commit " + commit), std::string::npos) << r.output << " vs HEAD " << commit;
+  }
 }
 
 TEST(Cli, BenchSettingsAreCheckedBeforeAnyWork) {
