@@ -18,11 +18,10 @@ void add_info_command(CLI::App& app, GlobalOptions& g) {
   cmd->callback([model, &g] {
     auto info = init_runtime(g.threads);
     (void)parse_device(g.device);  // a device this machine lacks is an error here too
-    std::printf("libtorch %s, %d threads, BLAS %s%s%s, CUDA %s\n", TORCH_VERSION, info.threads,
-                info.blas.empty() ? "unknown" : info.blas.c_str(), info.blas_optimised ? "" : " (NOT optimised)",
-                info.blas_core.empty() ? "" : (" (OpenBLAS kernels: " + info.blas_core + ")").c_str(),
+    std::printf("libtorch %s, %d threads, BLAS %s%s, CUDA %s\n", TORCH_VERSION, info.threads,
+                blas_label(info.blas, info.blas_core).c_str(), info.blas_optimised ? "" : " (NOT optimised)",
                 torch::cuda::is_available() ? "available" : "not available");
-    if (info.blas_generic_fallback)
+    if (openblas_generic_fallback(info.blas_core))
       std::printf("note: OpenBLAS did not recognise this CPU and runs its generic %s kernels (matmuls ~4x slower); "
                   "start invdiff with OPENBLAS_CORETYPE=SkylakeX (AVX-512) or Haswell (AVX2) set\n",
                   info.blas_core.c_str());

@@ -25,11 +25,8 @@ void cli::setup_runtime(const GlobalOptions& g) {
 
 namespace {
 std::string version_string() {
-  std::string blas = active_blas_library();
-  const std::string core = openblas_core_name();
-  if (!core.empty()) blas += " (OpenBLAS kernels: " + core + ")";
   return std::string("invdiff ") + INVDIFF_VERSION + " (commit " + INVDIFF_GIT_COMMIT + "), libtorch " + TORCH_VERSION +
-         ", BLAS " + (blas.empty() ? "unknown" : blas) + ", CUDA " +
+         ", BLAS " + blas_label(active_blas_library(), openblas_core_name()) + ", CUDA " +
          (torch::cuda::is_available() ? std::to_string(torch::cuda::device_count()) + " device(s)" : "not available");
 }
 }  // namespace

@@ -49,6 +49,16 @@ static bool cpu_has_avx2() {
   return false;
 }
 
+bool openblas_generic_fallback(const std::string& core) {
+  for (const char* generic : {"Prescott", "Core2", "Penryn", "Dunnington", "Nehalem", "Atom"})
+    if (core == generic) return cpu_has_avx2();
+  return false;
+}
+
+std::string blas_label(const std::string& path, const std::string& core) {
+  return (path.empty() ? std::string("unknown") : path) + (core.empty() ? "" : " (OpenBLAS kernels: " + core + ")");
+}
+
 RuntimeInfo init_runtime(int threads, bool tune_allocator) {
   if (tune_allocator) tune_malloc();
   RuntimeInfo info;
@@ -60,9 +70,6 @@ RuntimeInfo init_runtime(int threads, bool tune_allocator) {
                         info.blas.find("mkl") != std::string::npos ||
                         info.blas.find("blis") != std::string::npos;
   info.blas_core = openblas_core_name();
-  // OpenBLAS's pre-AVX kernel sets: what its DYNAMIC_ARCH build picks for a CPU model it does not know.
-  for (const char* generic : {"Prescott", "Core2", "Penryn", "Dunnington", "Nehalem", "Atom"})
-    if (info.blas_core == generic) info.blas_generic_fallback = cpu_has_avx2();
   return info;
 }
 

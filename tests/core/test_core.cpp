@@ -69,6 +69,13 @@ TEST(Runtime, ThreadsAndOptimisedBlas) {
     EXPECT_FALSE(info.blas_core.empty());
     EXPECT_EQ(openblas_core_name(), info.blas_core);
   }
+  // Known kernel sets and other libraries are never a fallback; the label by hand.
+  EXPECT_FALSE(openblas_generic_fallback("Cooperlake"));
+  EXPECT_FALSE(openblas_generic_fallback("Haswell"));
+  EXPECT_FALSE(openblas_generic_fallback(""));
+  EXPECT_EQ(blas_label("", ""), "unknown");
+  EXPECT_EQ(blas_label("/lib/libblas.so.3", ""), "/lib/libblas.so.3");
+  EXPECT_EQ(blas_label("/lib/libopenblas.so", "Haswell"), "/lib/libopenblas.so (OpenBLAS kernels: Haswell)");
 }
 
 TEST(Json, NonDefaultFieldsKeepsOnlyWhatDiffers) {
