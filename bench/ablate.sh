@@ -9,6 +9,7 @@
 # workload, with the same flags. OUT names the results file (default bench/ABLATION.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.sh
 RUNS=${1:-3}
 ITERS=${2:-8}
 THREADS=${THREADS:-$(nproc)}
@@ -40,18 +41,14 @@ for pair in "${PAIRS[@]}"; do
   IFS='|' read -r name w it before after <<<"$pair"
   [[ -n "${ONLY:-}" && ! "$name" =~ $ONLY ]] && continue
   for r in $(seq "$RUNS"); do
-    # the order alternates run to run, so a drift of the machine's speed favours neither side
-    if [ $((r % 2)) -eq 1 ]; then sides="before after"; else sides="after before"; fi
-    for side in $sides; do
+    for side in $(order_for "$r" before after); do
       envs=(X_ABLATE_SIDE=$side) args=()
       for f in ${!side}; do if [[ $f =~ ^[A-Z_]+= ]]; then envs+=("$f"); else args+=("$f"); fi; done
       bin=$PERF
       [ -n "${BEFORE:-}" ] && [ "$side" = before ] && bin=$BEFORE
       # the explicit --threads of a pair wins over the default one (last flag wins in invdiff_perf)
-      out=$(env "${envs[@]}" /usr/bin/time -f 'RSS %M' $bin --workload "$w" --threads "$THREADS" --iters "$it" "${args[@]}" 2>&1)
-      json=$(echo "$out" | grep '^{')
-      rss=$(echo "$out" | awk '/^RSS/{print $2}')
-      echo "{\"pair\": \"$name $w $before\", \"run\": $r, \"side\": \"$side\", ${json#\{}" | sed "s/}\$/, \"peak_rss_kb\": $rss}/" | tee -a "$LOG"
+      timed_json "\"pair\": \"$name $w $before\", \"run\": $r, \"side\": \"$side\"" \
+        env "${envs[@]}" $bin --workload "$w" --threads "$THREADS" --iters "$it" "${args[@]}" | tee -a "$LOG"
     done
   done
 done

@@ -9,6 +9,7 @@
 # one sample of its weather, not a result.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.sh
 RUNS=${1:-5}
 ITERS=${2:-10}
 THREADS=${THREADS:-$(nproc)}
@@ -43,16 +44,11 @@ run_one() {  # impl workload run -> one JSON line in $LOG
   if [ "$impl" = py ]; then cmd=($PY bench/torch_ref.py); else cmd=(build/invdiff_perf); fi
   cmd+=(--workload "$base" --threads "$THREADS" --iters "$ITERS")
   [ -n "$variant" ] && cmd+=(--variant "$variant")
-  local out json rss
-  out=$(/usr/bin/time -f 'RSS %M' "${cmd[@]}" 2>&1)
-  json=$(echo "$out" | grep '^{')
-  rss=$(echo "$out" | awk '/^RSS/{print $2}')
-  echo "${json%\}}, \"name\": \"$w\", \"run\": $r, \"peak_rss_kb\": $rss}" | tee -a "$LOG"
+  timed_json "\"name\": \"$w\", \"run\": $r" "${cmd[@]}" | tee -a "$LOG"
 }
 for w in $WORKLOADS; do
   for r in $(seq "$RUNS"); do
-    if [ $((r % 2)) -eq 1 ]; then order="py cpp"; else order="cpp py"; fi
-    for impl in $order; do run_one "$impl" "$w" "$r"; done
+    for impl in $(order_for "$r" py cpp); do run_one "$impl" "$w" "$r"; done
   done
 done
 MM1=$(peak)
