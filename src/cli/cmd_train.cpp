@@ -35,6 +35,9 @@ void add_optim_options(CLI::App* cmd, OptimConfig& t) {
   cmd->add_option("--seed", t.seed, "seed for init, batches and noise")->check(whole_number())->capture_default_str();
   cmd->add_option("--checkpoint-every", t.checkpoint_every, "steps between checkpoints (0: only at the end)")
       ->check(non_negative())->capture_default_str();
+  cmd->add_option("--snapshot-every", t.snapshot_every,
+                  "keep a copy of the checkpoint every N steps in OUT/snapshots/step_N.pt, for a metric against steps (0: none)")
+      ->check(non_negative())->capture_default_str();
 }
 
 void add_train_options(CLI::App* cmd, TrainConfig& t) {

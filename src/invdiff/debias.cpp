@@ -185,7 +185,7 @@ DebiasResult debias_train(const ImageDataset& data, const at::Tensor& W_in, cons
     char post[32];
     std::snprintf(post, sizeof post, " var %.2e", var);
     run.log(step, loss_v, {obj.mean_term.item<double>(), var, static_cast<double>(obj.present)}, lr, post);
-    if (run.end_step(step, cfg.checkpoint_every, stop_after, save)) return done(run.result());
+    if (run.end_step(step, cfg, stop_after, save)) return done(run.result());
   }
   return done(run.finish());
 }

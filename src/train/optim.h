@@ -22,10 +22,14 @@ struct OptimConfig {
   double p_uncond = 0.1;          // condition dropout, for classifier-free guidance
   uint64_t seed = 0;
   int64_t checkpoint_every = 500;
+  // Keep a copy of the checkpoint every N steps as OUT/snapshots/step_<N>.pt (0: none). Why: a
+  // metric against optimiser updates (Bias of G_psi, FD of the base) from one run, each snapshot
+  // loadable and evaluable like the final checkpoint.
+  int64_t snapshot_every = 0;
 };
 // The member list, for the derived configs' NLOHMANN_DEFINE_TYPE_* lines (their JSON stays flat).
 #define INVDIFF_OPTIM_FIELDS \
-  steps, batch_size, lr, warmup, min_lr_ratio, weight_decay, grad_clip, ema_decay, p_uncond, seed, checkpoint_every
+  steps, batch_size, lr, warmup, min_lr_ratio, weight_decay, grad_clip, ema_decay, p_uncond, seed, checkpoint_every, snapshot_every
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(OptimConfig, INVDIFF_OPTIM_FIELDS)
 
 // Warm-up (linear from 0) then cosine decay to min_ratio * lr at total_steps.

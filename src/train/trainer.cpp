@@ -127,7 +127,7 @@ TrainResult train_diffusion(const ImageDataset& data, const UNetConfig& unet_cfg
     ema_update(*ema, *model, ema_decay_at(cfg.ema_decay, step));
 
     run.log(step, loss_v, {}, lr);
-    if (run.end_step(step, cfg.checkpoint_every, stop_after, save)) return run.result();
+    if (run.end_step(step, cfg, stop_after, save)) return run.result();
   }
   return run.finish();
 }

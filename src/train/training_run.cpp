@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <stdexcept>
 
 #include "core/dir_lock.h"
@@ -87,14 +88,31 @@ void TrainingRun::log(int64_t step, double loss, const std::vector<double>& valu
   bar_->update(done_, post_);
 }
 
-bool TrainingRun::end_step(int64_t step, int64_t checkpoint_every, int64_t stop_after,
+std::string TrainingRun::snapshot_path(int64_t step) const {
+  return join_path(join_path(out_dir_, "snapshots"), "step_" + std::to_string(step) + ".pt");
+}
+
+bool TrainingRun::end_step(int64_t step, const OptimConfig& cadence, int64_t stop_after,
                            const std::function<void(int64_t)>& save) {
   const bool last = step + 1 == total_;
   const bool stop = (stop_after > 0 && step + 1 - start_step_ >= stop_after) || interrupted();
-  if (last || stop || (checkpoint_every > 0 && (step + 1) % checkpoint_every == 0)) {
+  auto due = [&](int64_t s) { return cadence.snapshot_every > 0 && s % cadence.snapshot_every == 0; };
+  auto keep_snapshot = [&](int64_t s) {  // a copy, not a link: the next save replaces checkpoint.pt
+    ensure_dir(join_path(out_dir_, "snapshots"));
+    atomic_write_with(snapshot_path(s), [&](const std::string& tmp) {
+      std::filesystem::copy_file(ckpt_, tmp, std::filesystem::copy_options::overwrite_existing);
+    });
+  };
+  // A run killed between a checkpoint and its snapshot resumes from that checkpoint: the snapshot
+  // is made from it now, before this invocation's first save replaces it.
+  if (resuming_ && step == start_step_ && due(start_step_) && !file_exists(snapshot_path(start_step_)))
+    keep_snapshot(start_step_);
+  const bool snapshot = due(step + 1);
+  if (last || stop || snapshot || (cadence.checkpoint_every > 0 && (step + 1) % cadence.checkpoint_every == 0)) {
     save(step + 1);
     write_log();
   }
+  if (snapshot) keep_snapshot(step + 1);
   if (last || !stop) return false;
   bar_->finish(post_);
   stopped_early_ = true;

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "core/csv.h"
+#include "train/optim.h"
 
 namespace invdiff {
 
@@ -62,11 +63,13 @@ class TrainingRun {
   // Logs step + 1: loss, the loop's columns (`values`, same order), lr and the cumulative seconds;
   // updates the rolling mean and the bar ("loss <mean>" + post + " lr <lr>").
   void log(int64_t step, double loss, const std::vector<double>& values, double lr, const std::string& post = "");
-  // After step's log: writes a checkpoint (save(step + 1), then loss.csv) when due. Returns true
+  // After step's log: writes a checkpoint (save(step + 1), then loss.csv) when due, and copies it
+  // to snapshots/step_<step + 1>.pt when a snapshot is due (cadences: OptimConfig). Returns true
   // when the loop must return now (stopped before its budget by stop_after); throws, after
   // saving, when interrupted.
-  bool end_step(int64_t step, int64_t checkpoint_every, int64_t stop_after,
-                const std::function<void(int64_t)>& save);
+  bool end_step(int64_t step, const OptimConfig& cadence, int64_t stop_after, const std::function<void(int64_t)>& save);
+  // Where end_step keeps the snapshot of `step`.
+  std::string snapshot_path(int64_t step) const;
   // After the loop: closes the bar and returns the result.
   LoopResult finish();
   // The result so far (what a loop returns when end_step said stop).

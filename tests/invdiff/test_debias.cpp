@@ -99,6 +99,17 @@ std::pair<double, double> group_losses(const std::function<at::Tensor(at::Tensor
   auto l = per_sample_mse(f(sch.q_sample(x0, t, eps), t, d.labels.repeat_interleave(M)), eps).view({d.size(), M}).mean(1);
   return {l.slice(0, 0, 48).mean().item<double>(), l.slice(0, 48).mean().item<double>()};
 }
+
+// A base trained for `steps` on `data` (the tiny UNet, batch 16, no checkpoints before the end):
+// its checkpoint file.
+std::string train_tiny_base(const ImageDataset& data, const std::string& dir, int64_t steps) {
+  TrainConfig tc;
+  tc.steps = steps;
+  tc.batch_size = 16;
+  tc.checkpoint_every = 0;
+  train_diffusion(data, tiny_unet(), tc, dir, false, torch::kCPU, false);
+  return join_path(dir, "checkpoint.pt");
+}
 }  // namespace
 
 TEST(Debias, RunKeepsBaseLowersGroupVarianceAndResumes) {
@@ -214,12 +225,7 @@ TEST(Debias, ProfileSamplingIsRecordedAndResumes) {
   OneThread one;
   TempDir dir;
   auto data = synthetic_dataset();
-  TrainConfig tc;
-  tc.steps = 30;
-  tc.batch_size = 16;
-  tc.checkpoint_every = 0;
-  const std::string base_dir = join_path(dir.path, "base");
-  train_diffusion(data, tiny_unet(), tc, base_dir, false, torch::kCPU, false);
+  const std::string base = train_tiny_base(data, join_path(dir.path, "base"), 30);
   auto W = oracle_groups();
   GuidanceConfig gc;
   gc.variant = GuidanceVariant::Small;
@@ -231,7 +237,6 @@ TEST(Debias, ProfileSamplingIsRecordedAndResumes) {
   dc.t_sampling = TimestepSampling::Profile;
   dc.profile_bins = 4;
   dc.profile_samples = 32;
-  const std::string base = join_path(base_dir, "checkpoint.pt");
   const std::string a = join_path(dir.path, "a"), b = join_path(dir.path, "b");
   debias_train(data, W, base, gc, dc, a, false, torch::kCPU, {{"mode", "oracle"}}, false);
   debias_train(data, W, base, gc, dc, b, false, torch::kCPU, {{"mode", "oracle"}}, false, /*stop_after=*/5);
@@ -257,4 +262,33 @@ TEST(Debias, ProfileSamplingIsRecordedAndResumes) {
   const std::string erm = join_path(dir.path, "erm");
   debias_train(data, {}, base, gc, dc, erm, false, torch::kCPU, {{"mode", "none"}}, false);
   EXPECT_FALSE(read_checkpoint_meta(join_path(erm, "checkpoint.pt")).contains("t_profile"));
+}
+
+// A G_psi snapshot is a guided model of its own: `eval -m OUT/snapshots/step_N.pt` loads it with
+// its base, and the last one is the final model.
+TEST(Debias, SnapshotsLoadAsGuidedModels) {
+  OneThread one;
+  TempDir dir;
+  auto data = synthetic_dataset();
+  const std::string base = train_tiny_base(data, join_path(dir.path, "base"), 20);
+  GuidanceConfig gc;
+  gc.variant = GuidanceVariant::Small;
+  DebiasConfig dc;
+  dc.steps = 8;
+  dc.batch_size = 8;
+  dc.checkpoint_every = 0;
+  dc.snapshot_every = 4;
+  const std::string out = join_path(dir.path, "g");
+  debias_train(data, oracle_groups(), base, gc, dc, out, false, torch::kCPU,
+               {{"mode", "oracle"}}, false);
+  auto s4 = load_guided_model(join_path(out, "snapshots/step_4.pt"), torch::kCPU);
+  auto s8 = load_guided_model(join_path(out, "snapshots/step_8.pt"), torch::kCPU);
+  auto last = load_guided_model(out, torch::kCPU);
+  EXPECT_EQ(s4.meta["step"].get<int64_t>(), 4);
+  torch::NoGradGuard ng;
+  auto x = torch::randn({2, 3, 8, 8});
+  auto t = torch::tensor({10, 600});
+  auto y = torch::zeros({2}, torch::kInt64);
+  EXPECT_TRUE(torch::equal(s8.model->forward(x, t, y), last.model->forward(x, t, y)));
+  EXPECT_FALSE(torch::allclose(s4.model->forward(x, t, y), last.model->forward(x, t, y)));
 }

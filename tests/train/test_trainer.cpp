@@ -1,6 +1,7 @@
 // Training: checkpoints round-trip, EMA and the learning-rate schedule by hand, a resumed run
 // follows the uninterrupted one, fine-tuning, and the TrainConfig JSON checkpoints hold.
 #include <gtest/gtest.h>
+#include <filesystem>
 #include <torch/torch.h>
 
 #include "core/csv.h"
@@ -114,6 +115,46 @@ TEST(Trainer, InterruptedThenResumedRunFollowsTheSameLossCurve) {
   EXPECT_TRUE(torch::allclose(ma.unet->forward(x, t, y), mb.unet->forward(x, t, y), 1e-5, 1e-6));
 }
 
+// Snapshots: the checkpoint of every snapshot_every-th step kept beside the rolling one; each is
+// the run's state at its step (the same weights as a run stopped there), and a resumed run keeps
+// adding them.
+TEST(Trainer, SnapshotsKeepTheCheckpointOfTheirStep) {
+  TempDir d;
+  auto data = tiny_data();
+  auto cfg = tiny_train();  // 12 steps, checkpoints every 5
+  cfg.snapshot_every = 4;
+  const std::string full = join_path(d.path, "full"), part = join_path(d.path, "part"), cut = join_path(d.path, "cut");
+  train_diffusion(data, kUNet, cfg, full, false, torch::kCPU, false);
+  for (int s : {4, 8, 12}) {
+    const std::string snap = join_path(full, "snapshots/step_" + std::to_string(s) + ".pt");
+    ASSERT_TRUE(file_exists(snap)) << snap;
+    EXPECT_EQ(read_checkpoint_meta(snap)["step"].get<int64_t>(), s);
+  }
+  EXPECT_FALSE(file_exists(join_path(full, "snapshots/step_5.pt")));  // a checkpoint, not a snapshot
+  EXPECT_FALSE(file_exists(join_path(full, "snapshots/step_10.pt")));
+  // Interrupted at 6 and resumed: the snapshots after the interruption are written too.
+  train_diffusion(data, kUNet, cfg, part, false, torch::kCPU, false, /*stop_after=*/6);
+  EXPECT_TRUE(file_exists(join_path(part, "snapshots/step_4.pt")));
+  EXPECT_FALSE(file_exists(join_path(part, "snapshots/step_8.pt")));
+  train_diffusion(data, kUNet, cfg, part, true, torch::kCPU, false);
+  EXPECT_TRUE(file_exists(join_path(part, "snapshots/step_8.pt")));
+  EXPECT_TRUE(file_exists(join_path(part, "snapshots/step_12.pt")));
+  // The step-8 snapshot is the state of a run stopped at step 8.
+  train_diffusion(data, kUNet, cfg, cut, false, torch::kCPU, false, /*stop_after=*/8);
+  auto snap = load_diffusion_model(join_path(full, "snapshots/step_8.pt"), torch::kCPU);
+  auto stopped = load_diffusion_model(cut, torch::kCPU), last = load_diffusion_model(full, torch::kCPU);
+  auto x = torch::randn({2, 3, 8, 8});
+  auto t = torch::tensor({1, 60});
+  auto y = torch::tensor({0, 2}, torch::kInt64);
+  EXPECT_TRUE(torch::allclose(snap.unet->forward(x, t, y), stopped.unet->forward(x, t, y), 1e-5, 1e-6));
+  EXPECT_FALSE(torch::allclose(snap.unet->forward(x, t, y), last.unet->forward(x, t, y), 1e-5, 1e-6));
+  // Killed after the step-8 checkpoint but before its snapshot: resuming makes it from the checkpoint.
+  std::filesystem::remove(join_path(cut, "snapshots/step_8.pt"));
+  train_diffusion(data, kUNet, cfg, cut, true, torch::kCPU, false);
+  auto remade = load_diffusion_model(join_path(cut, "snapshots/step_8.pt"), torch::kCPU);
+  EXPECT_TRUE(torch::allclose(remade.unet->forward(x, t, y), stopped.unet->forward(x, t, y), 1e-5, 1e-6));
+}
+
 TEST(Trainer, LossDecreasesOnATinySet) {
   TempDir d;
   auto cfg = tiny_train();
@@ -176,7 +217,9 @@ TEST(Configs, TrainConfigJsonIsFlatAndReadsAnOldCheckpointsMeta) {
   EXPECT_EQ(c.seed, 7u);
   EXPECT_EQ(c.schedule, "cosine");
   EXPECT_EQ(c.T, 500);
-  EXPECT_EQ(nlohmann::json(c), old);  // same keys, flat: OptimConfig's fields are not nested
+  auto now = old;  // the same keys, flat (OptimConfig's fields are not nested), plus the fields
+  now["snapshot_every"] = 0;  // added since, at their defaults
+  EXPECT_EQ(nlohmann::json(c), now);
   EXPECT_EQ(config_key(TrainConfig{}), nlohmann::json::object());
   TrainConfig d;
   d.lr = 5e-4;
