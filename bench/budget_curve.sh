@@ -19,16 +19,18 @@ STEPS=${STEPS:-10000} EVERY=${EVERY:-2000} N=${N:-200} ROWS=${ROWS:-invdiff}
 eval_new() {
   local cell snap s
   for cell in "$OUT"/seed0/*_steps"$STEPS"_*; do
-    for snap in "$cell"/snapshots/step_*.pt; do
+    for snap in "$cell"/*/snapshots/step_*.pt; do  # the cell's model directory: guided/, model/
       [ -f "$snap" ] || continue
       s=$(basename "$snap" .pt)
       # the last snapshot is the final model, which the bench evaluates itself (cell/eval)
       [ "$s" = "step_$STEPS" ] || [ -f "$cell/eval_$s/metrics.json" ] && continue
-      "$INVDIFF" --threads 1 -q eval -m "$snap" --data "$DATA" -o "$cell/eval_$s" -n "$N" --seed 1000 \
+      "$INVDIFF" "${EVAL_FLAGS[@]}" -q eval -m "$snap" --data "$DATA" -o "$cell/eval_$s" -n "$N" --seed 1000 \
         --classifier "$OUT/classifier"
     done
   done
 }
+EVAL_FLAGS=("$@")
+[ "${PARALLEL_EVAL:-0}" = 1 ] && EVAL_FLAGS=(--threads 1)
 "$INVDIFF" "$@" -q bench -m "${BASE:-runs/s12_bench/base}" -o "$OUT" --data "$DATA" --rows "base,$ROWS" --seeds 1 \
   -n "$N" --debias-steps "$STEPS" --set "debias.snapshot_every=$EVERY" &
 BENCH_PID=$!
