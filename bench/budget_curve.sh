@@ -5,7 +5,7 @@
 # and images per prompt), and one table gives the curve. Snapshots of one run are points on its
 # learning-rate schedule (warm-up, then cosine to STEPS), not shorter runs of their own.
 #   bench/budget_curve.sh [-- global invdiff flags, e.g. --threads 2]
-#   env: BASE=runs/s12_bench/base OUT=runs/curve DATA=data/cfmnist ROWS=invdiff STEPS=10000
+#   env: BASE=runs/bench/base OUT=runs/curve DATA=data/cfmnist ROWS=invdiff STEPS=10000
 #        EVERY=2000 N=200 INVDIFF=build/invdiff PARALLEL_EVAL=0
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,7 +31,7 @@ eval_new() {
 }
 EVAL_FLAGS=("$@")
 [ "${PARALLEL_EVAL:-0}" = 1 ] && EVAL_FLAGS=(--threads 1)
-"$INVDIFF" "$@" -q bench -m "${BASE:-runs/s12_bench/base}" -o "$OUT" --data "$DATA" --rows "base,$ROWS" --seeds 1 \
+"$INVDIFF" "$@" -q bench -m "${BASE:-runs/bench/base}" -o "$OUT" --data "$DATA" --rows "base,$ROWS" --seeds 1 \
   -n "$N" --debias-steps "$STEPS" --set "debias.snapshot_every=$EVERY" &
 BENCH_PID=$!
 trap 'kill $BENCH_PID 2>/dev/null' EXIT
