@@ -96,7 +96,7 @@ bool TrainingRun::end_step(int64_t step, const OptimConfig& cadence, int64_t sto
                            const std::function<void(int64_t)>& save) {
   const bool last = step + 1 == total_;
   const bool stop = (stop_after > 0 && step + 1 - start_step_ >= stop_after) || interrupted();
-  auto due = [&](int64_t s) { return cadence.snapshot_every > 0 && s % cadence.snapshot_every == 0; };
+  auto due = [](int64_t every, int64_t s) { return every > 0 && s % every == 0; };
   auto keep_snapshot = [&](int64_t s) {  // a copy, not a link: the next save replaces checkpoint.pt
     ensure_dir(join_path(out_dir_, "snapshots"));
     atomic_write_with(snapshot_path(s), [&](const std::string& tmp) {
@@ -105,10 +105,10 @@ bool TrainingRun::end_step(int64_t step, const OptimConfig& cadence, int64_t sto
   };
   // A run killed between a checkpoint and its snapshot resumes from that checkpoint: the snapshot
   // is made from it now, before this invocation's first save replaces it.
-  if (resuming_ && step == start_step_ && due(start_step_) && !file_exists(snapshot_path(start_step_)))
+  if (resuming_ && step == start_step_ && due(cadence.snapshot_every, start_step_) && !file_exists(snapshot_path(start_step_)))
     keep_snapshot(start_step_);
-  const bool snapshot = due(step + 1);
-  if (last || stop || snapshot || (cadence.checkpoint_every > 0 && (step + 1) % cadence.checkpoint_every == 0)) {
+  const bool snapshot = due(cadence.snapshot_every, step + 1);
+  if (last || stop || snapshot || due(cadence.checkpoint_every, step + 1)) {
     save(step + 1);
     write_log();
   }
