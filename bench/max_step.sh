@@ -8,7 +8,8 @@
 #   env: SUITE=runs/suite (bases at SUITE/<variant>/base, data at SUITE/data/<variant>)
 #        OUT=runs/max_step INVDIFF=build/invdiff SEED=0 CONFIGS="residual:2 hidden:2 both:2 residual:0 hidden:0 both:0"
 #        HIDDEN_T=f (bottleneck features at t = f T, `groups --hidden-t`; unset: at the score's timesteps)
-#        a config "feats:k:R" also whitens robustly (--robust-whiten)
+#        a config "feats:k:R" also whitens robustly (--robust-whiten); "feats:0::split" or
+#        "feats:0:R:split" chooses k by splitting (--choose-k split; default with k = 0: BIC)
 # Table: python3 bench/max_step_table.py OUT
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,10 +35,11 @@ for v in "${VARIANTS[@]}"; do
       --refine-draws 4 --residual-pool 4 --grouper cluster --cluster-features both "${hid[@]}" --no-images >/dev/null
   fi
   for c in $CONFIGS; do
-    IFS=: read -r feats k robust <<<"$c"
+    IFS=: read -r feats k robust rule <<<"$c"
     extra=() tag=""
     [ "$k" = 0 ] && extra=(--max-clusters "${MAX_CLUSTERS:-4}")
     [ -n "$robust" ] && extra+=(--robust-whiten) tag=R
+    [ -n "$rule" ] && extra+=(--choose-k "$rule") tag="${tag}_$rule"
     "$INVDIFF" "$@" -q groups --scores "$out/scores/scores.csv" --data "$data" -o "$out/${feats}${tag}_k$k" \
       --grouper cluster --cluster-features "$feats" --clusters "$k" "${extra[@]}" --no-images >/dev/null
   done

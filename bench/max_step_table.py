@@ -14,8 +14,8 @@ import sys
 def main():
     root = sys.argv[1] if len(sys.argv) > 1 else "runs/max_step/seed0"
     hid = sys.argv[2] if len(sys.argv) > 2 else "hscore"  # which scoring: hscore or h<fraction>
-    print("| variant | grouping | AUC | minority share above the lowest group | k per prompt | attribute: Bias data -> balanced |")
-    print("|---|---|---|---|---|---|")
+    print("| variant | grouping | AUC | minority share above the lowest group | k per prompt | verdict (imbalance, separation / null) | attribute: Bias data -> balanced |")
+    print("|---|---|---|---|---|---|---|")
     by_cfg = {}
     for vdir in sorted(glob.glob(os.path.join(root, "*"))):
         v = os.path.basename(vdir)
@@ -40,7 +40,10 @@ def main():
             if ratios:
                 by_cfg.setdefault(cfg, []).append(sum(ratios) / len(ratios))
             auc_s = f"{auc:.3f}" if isinstance(auc, (int, float)) else "-"
-            print(f"| {v} | {cfg} | {auc_s} | {share:.3f} | {ks} | {'; '.join(attrs)} |")
+            st = rep.get("structure", {})
+            verdict = ("structure" if st.get("clear") else "none") + f" ({st.get('imbalance', float('nan')):.2f}, " \
+                f"{st.get('separation_over_null', float('nan')):.2f})"
+            print(f"| {v} | {cfg} | {auc_s} | {share:.3f} | {ks} | {verdict} | {'; '.join(attrs)} |")
     print("\n| grouping | biased variants | mean balanced / data Bias |\n|---|---|---|")
     for cfg, r in sorted(by_cfg.items()):
         print(f"| {cfg} | {len(r)} | {sum(r) / len(r):.3f} |")

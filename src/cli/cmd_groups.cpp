@@ -48,7 +48,8 @@ void print_summary(const nlohmann::json& s, int64_t n) {
               s["spread"].get<double>());
   const auto& gr = s["grouper"];
   if (gr.contains("conditions") && gr["clusters"].is_string()) {
-    std::printf("clusters per condition chosen by BIC:");
+    std::printf("clusters per condition chosen by %s:", gr["clusters"].get<std::string>() == "split"
+                                                            ? "splitting while the split beats one Gaussian's" : "BIC");
     for (const auto& c : gr["conditions"]) std::printf(" %ld", (long)c["k"].get<int64_t>());
     std::printf("\n");
   }
@@ -124,7 +125,10 @@ void add_groups_command(CLI::App& app, GlobalOptions& g) {
                   "t = f T in a pass of their own (f in [0, 1); the official recipe: at the score's timesteps)")
       ->check(in_range(0.0, 0.999999))->capture_default_str();
   cmd->add_option("--clusters", o->cfg.cluster.clusters, "cluster grouper: clusters per condition (0: chosen per "
-                  "condition by BIC, 1..--max-clusters)")->check(in_range(0, 64))->capture_default_str();
+                  "condition in 1..--max-clusters, by --choose-k)")->check(in_range(0, 64))->capture_default_str();
+  add_enum(cmd, "--choose-k", o->cfg.cluster.choose_k,
+           "cluster grouper with --clusters 0: bic (the best BIC) or split (split while a split is 2x more distinct "
+           "than the same split of one Gaussian: 1 where nothing is)");
   cmd->add_option("--max-clusters", o->cfg.cluster.max_clusters, "cluster grouper with --clusters 0: the most clusters "
                   "per condition")->check(in_range(1, 64))->capture_default_str();
   cmd->add_option("--grouper-steps", o->cfg.grouper_opt.steps, "full-batch Adam steps")->check(non_negative())->capture_default_str();
@@ -165,9 +169,9 @@ void add_groups_command(CLI::App& app, GlobalOptions& g) {
     refuse_given(cmd, c.refine_draws == 0, {"--select-samples"}, "it applies to --refine-draws K > 0 only");
     refuse_given(cmd, c.grouper != GrouperKind::Cluster,
                  {"--feature-pool", "--no-whiten", "--cluster-features", "--clusters", "--max-clusters", "--robust-whiten",
-                  "--hidden-t"},
+                  "--hidden-t", "--choose-k"},
                  "it applies to --grouper cluster only");
-    refuse_given(cmd, c.cluster.clusters != 0, {"--max-clusters"}, "it applies to --clusters 0 only");
+    refuse_given(cmd, c.cluster.clusters != 0, {"--max-clusters", "--choose-k"}, "it applies to --clusters 0 only");
     refuse_given(cmd, o->no_whiten, {"--robust-whiten"}, "--no-whiten turns whitening off");
     refuse_given(cmd, c.cluster_features == ClusterFeatures::Hidden, {"--feature-pool"},
                  "--cluster-features hidden uses no residual features");

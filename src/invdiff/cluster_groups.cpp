@@ -43,24 +43,29 @@ at::Tensor lloyd(const at::Tensor& F, at::Tensor assign, int64_t k, int max_iter
   return assign;
 }
 
+// 2-means of X's rows [n, D] (int64 sides): cut at the mean along the first principal direction,
+// then Lloyd. Undefined when the rows cannot be cut (fewer than 2, or all equal).
+at::Tensor two_means(const at::Tensor& X, int max_iter) {
+  if (X.size(0) < 2) return {};
+  auto Xc = X - X.mean(0);
+  auto [U, S, Vh] = torch::linalg_svd(Xc, /*full_matrices=*/false);
+  if (S[0].item<double>() <= 0) return {};
+  auto side = (Xc.matmul(Vh[0]) > 0).to(torch::kInt64);
+  const int64_t n1 = side.sum().item<int64_t>();
+  if (n1 == 0 || n1 == X.size(0)) return {};
+  return lloyd(Xc, side, 2, max_iter);
+}
+
 // The best (k + 1)-clustering reachable by bisecting one cluster of `assign`: cluster j is cut
-// at its mean along its first principal direction, refined by 2-means inside j, then Lloyd runs
-// on all k + 1 clusters; the candidate with the lowest SSE wins. Undefined when no cluster can
-// be cut (every cluster a single point or all its rows equal).
+// by its own 2-means, then Lloyd runs on all k + 1 clusters; the candidate with the lowest SSE
+// wins. Undefined when no cluster can be cut (every cluster a single point or all its rows equal).
 at::Tensor bisect(const at::Tensor& F, const at::Tensor& assign, int64_t k, int max_iter) {
   at::Tensor best;
   double best_sse = INFINITY;
   for (int64_t j = 0; j < k; ++j) {
     auto idx = (assign == j).nonzero().squeeze(1);
-    if (idx.size(0) < 2) continue;
-    auto sub = F.index_select(0, idx);
-    sub = sub - sub.mean(0);
-    auto [U, S, Vh] = torch::linalg_svd(sub, /*full_matrices=*/false);
-    if (S[0].item<double>() <= 0) continue;
-    auto local = (sub.matmul(Vh[0]) > 0).to(torch::kInt64);
-    const int64_t n_side = local.sum().item<int64_t>();
-    if (n_side == 0 || n_side == idx.size(0)) continue;
-    local = lloyd(sub, local, 2, max_iter);
+    auto local = two_means(F.index_select(0, idx), max_iter);
+    if (!local.defined()) continue;
     auto cand = assign.clone();
     cand.index_put_({idx.index({local == 1})}, k);
     cand = lloyd(F, cand, k + 1, max_iter);
@@ -127,12 +132,9 @@ double gaussian_null_separation(const at::Tensor& F, uint64_t seed, int max_iter
   auto gen = at::detail::createCPUGenerator(seed);
   auto Z = at::randn({n, D}, gen, torch::kFloat64).matmul(torch::linalg_cholesky(C).t());
   // The same 2-means as the data's k = 2: cut at the mean along the first principal direction.
-  auto Zc = Z - Z.mean(0);
-  auto Vh = std::get<2>(torch::linalg_svd(Zc, /*full_matrices=*/false));
-  auto side = (Zc.matmul(Vh[0]) > 0).to(torch::kInt64);
-  const int64_t n1 = side.sum().item<int64_t>();
-  if (n1 == 0 || n1 == n) return std::nan("");
-  return cluster_separation(Zc, lloyd(Zc, side, 2, max_iter), 2);
+  auto side = two_means(Z, max_iter);
+  if (!side.defined()) return std::nan("");
+  return cluster_separation(Z - Z.mean(0), side, 2);
 }
 
 double cluster_bic(const at::Tensor& F, const at::Tensor& assign, int64_t k) {
@@ -147,6 +149,52 @@ double cluster_bic(const at::Tensor& F, const at::Tensor& assign, int64_t k) {
   const double p = (k - 1) + k * D + 1;
   return ll - p / 2 * std::log(n);
 }
+
+namespace {
+// The split rule (KChoice::Split) on one condition's features Fc [n, D]; `first` its 2-means
+// split (undefined when it has none). A split counts when its separation is kMinSplitRatio
+// times its one-Gaussian null's and each side holds min_child rows; passing splits are taken
+// most distinct first, a cluster whose split fails is final. Every split offered goes to `splits`.
+at::Tensor split_until_null(const at::Tensor& Fc, const at::Tensor& first, int64_t k_top, uint64_t seed,
+                            int max_iter, nlohmann::json& splits) {
+  const int64_t n = Fc.size(0);
+  const int64_t min_child = std::max<int64_t>(4, (n + 49) / 50);  // 2 % of the condition
+  struct Offer {
+    at::Tensor idx, local;  // the cluster's rows; their sides (undefined: cannot split)
+    double ratio = 0;
+    bool passes = false;
+  };
+  int64_t offered = 0;
+  auto offer = [&](const at::Tensor& idx, at::Tensor local, int64_t cluster) {
+    Offer o{idx, std::move(local)};
+    auto sub = Fc.index_select(0, idx);
+    if (o.local.defined()) {
+      const int64_t n1 = o.local.sum().item<int64_t>(), n0 = idx.size(0) - n1;
+      const double null = gaussian_null_separation(sub, seed + 100003 * static_cast<uint64_t>(offered), max_iter);
+      o.ratio = cluster_separation(sub, o.local, 2) / null;
+      o.passes = std::isfinite(null) && null > 0 && o.ratio >= kMinSplitRatio && std::min(n0, n1) >= min_child;
+      splits.push_back({{"cluster", cluster}, {"rows", idx.size(0)}, {"sizes", {n0, n1}}, {"separation_over_null", o.ratio},
+                        {"kept", o.passes}});
+      ++offered;
+    }
+    return o;
+  };
+  auto assign = torch::zeros({n}, torch::kInt64);
+  std::vector<Offer> offers{offer(torch::arange(n, torch::kInt64), first, 0)};
+  for (int64_t k = 1; k < k_top; ++k) {
+    int64_t best = -1;
+    for (int64_t j = 0; j < k; ++j)
+      if (offers[j].passes && (best < 0 || offers[j].ratio > offers[best].ratio)) best = j;
+    if (best < 0) break;
+    const Offer o = offers[best];
+    auto stay = o.idx.index({o.local == 0}), move = o.idx.index({o.local == 1});
+    assign.index_put_({move}, k);
+    offers[best] = offer(stay, two_means(Fc.index_select(0, stay), max_iter), best);
+    offers.push_back(offer(move, two_means(Fc.index_select(0, move), max_iter), k));
+  }
+  return assign;
+}
+}  // namespace
 
 ClusterResult cluster_groups(const at::Tensor& features_in, const at::Tensor& score_in, const at::Tensor& labels_in,
                              const ClusterOptions& opt) {
@@ -205,19 +253,30 @@ ClusterResult cluster_groups(const at::Tensor& features_in, const at::Tensor& sc
         else if (sse_of(Fc, alt, 2) < sse_of(Fc, by_k[1], 2)) by_k[1] = alt;
       }
     }
-    while (static_cast<int64_t>(by_k.size()) >= 2 && static_cast<int64_t>(by_k.size()) < k_top) {
+    const bool split_rule = opt.clusters == 0 && opt.choose_k == KChoice::Split;
+    while (!split_rule && static_cast<int64_t>(by_k.size()) >= 2 && static_cast<int64_t>(by_k.size()) < k_top) {
       auto next = bisect(Fc, by_k.back(), static_cast<int64_t>(by_k.size()), opt.max_iter);
       if (!next.defined()) break;
       by_k.push_back(next);
     }
-    std::vector<double> bic;
-    for (size_t k = 0; k < by_k.size(); ++k) bic.push_back(cluster_bic(Fc, by_k[k], static_cast<int64_t>(k + 1)));
-    size_t pick = by_k.size() - 1;  // a fixed k: the largest reached (k itself unless the data cannot split)
-    if (opt.clusters == 0)
-      for (size_t k = 0; k < bic.size(); ++k)
-        if (bic[k] > bic[pick] || (bic[k] == bic[pick] && k < pick)) pick = k;
-    const int64_t k = static_cast<int64_t>(pick + 1);
-    auto assign = by_k[pick];
+    const uint64_t null_seed = 1000 + static_cast<uint64_t>(c);
+    at::Tensor assign;
+    if (split_rule) {
+      facts["k_choice"] = "split";
+      facts["splits"] = nlohmann::json::array();
+      assign = split_until_null(Fc, by_k.size() > 1 ? by_k[1] : at::Tensor(), k_top, null_seed, opt.max_iter,
+                                facts["splits"]);
+    } else {
+      std::vector<double> bic;
+      for (size_t k = 0; k < by_k.size(); ++k) bic.push_back(cluster_bic(Fc, by_k[k], static_cast<int64_t>(k + 1)));
+      size_t pick = by_k.size() - 1;  // a fixed k: the largest reached (k itself unless the data cannot split)
+      if (opt.clusters == 0)
+        for (size_t k = 0; k < bic.size(); ++k)
+          if (bic[k] > bic[pick] || (bic[k] == bic[pick] && k < pick)) pick = k;
+      assign = by_k[pick];
+      facts["bic"] = bic;
+    }
+    const int64_t k = assign.max().item<int64_t>() + 1;
     // Columns by mean score, lowest first: with k = 2, column 1 ("high") is the side the model
     // serves worse, whichever side 2-means labelled 1.
     std::vector<std::pair<double, int64_t>> rank;
@@ -231,12 +290,14 @@ ClusterResult cluster_groups(const at::Tensor& features_in, const at::Tensor& sc
     auto sizes = counts_of(cols, k);
     facts["k"] = k;
     facts["sizes"] = std::vector<int64_t>(sizes.data_ptr<int64_t>(), sizes.data_ptr<int64_t>() + k);
-    facts["bic"] = bic;
-    if (k >= 2) {
-      // How distinct the clusters are, against what 2-means finds in one Gaussian of the same
-      // covariance (about 2.7: any cloud splits): near the null, the split is not a structure.
-      facts["separation"] = cluster_separation(Fc, assign, k);
-      facts["null_separation"] = gaussian_null_separation(Fc, 1000 + static_cast<uint64_t>(c), opt.max_iter);
+    // How distinct the clusters are, against what 2-means finds in one Gaussian of the same
+    // covariance (about 2.7: any cloud splits): near the null, the split is not a structure. The
+    // split rule gives the first split's (its test, made also where it kept k = 1).
+    const at::Tensor& tested = split_rule ? (by_k.size() > 1 ? by_k[1] : at::Tensor()) : assign;
+    if (tested.defined() && (split_rule || k >= 2)) {
+      const int64_t kt = tested.max().item<int64_t>() + 1;
+      facts["separation"] = cluster_separation(Fc, tested, kt);
+      facts["null_separation"] = gaussian_null_separation(Fc, null_seed, opt.max_iter);
     }
     out.per_condition.push_back(facts);
   }

@@ -17,6 +17,19 @@
 
 namespace invdiff {
 
+// How --clusters 0 chooses k per condition. bic: the best BIC over the nested k = 1..max
+// clusters. split: divisive, with the verdict's own test as the stop: the condition's 2-means
+// split is kept only when its separation is at least kMinSplitRatio times that of the same
+// split of one Gaussian of the condition's covariance; then each cluster in turn is offered its
+// own 2-means split under the same test (against a Gaussian of that cluster's covariance), the
+// most distinct passing split taken first, until none passes or max_clusters is reached.
+enum class KChoice { Bic, Split };
+INVDIFF_JSON_ENUM(KChoice, "cluster count rule", {{KChoice::Bic, "bic"}, {KChoice::Split, "split"}})
+
+// The least separation over its one-Gaussian null for a split to count as a structure: the
+// verdict's threshold (group_report.h), shared so the split rule and the verdict agree.
+inline constexpr double kMinSplitRatio = 2.0;
+
 struct ClusterOptions {
   // Measure distances after whitening by the covariance of the Otsu-low side (the bulk of the
   // condition): a direction along which ordinary samples already vary widely counts less.
@@ -26,6 +39,7 @@ struct ClusterOptions {
   // in 1..max_clusters by BIC, without labels (1: no group structure found in that condition).
   int clusters = 2;
   int max_clusters = 4;
+  KChoice choose_k = KChoice::Bic;  // the rule for clusters = 0
   // Whiten by a robust covariance of the whole condition (the 3/4 of rows nearest its centre,
   // re-estimated until stable: MCD C-steps) instead of the Otsu-low side's, and try a second
   // start for the 2-means: the Otsu split of the rows' robust distance from the centre, kept when
@@ -34,14 +48,17 @@ struct ClusterOptions {
   // on the low side, where whitening by it hides the very direction to find.
   bool robust = false;
 };
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ClusterOptions, whiten, max_iter, clusters, max_clusters, robust)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ClusterOptions, whiten, max_iter, clusters, max_clusters, robust,
+                                                choose_k)
 
 struct ClusterResult {
   // One-hot [N, K], K the most clusters any condition has; within a condition column j is its
   // cluster with the j-th lowest mean score (so with k = 2, column 1 is "high").
   at::Tensor W;
   std::vector<std::string> names;  // K = 2: low, high; K = 1: all; else s0 .. s<K-1> (by score rank)
-  nlohmann::json per_condition;    // [{label, n, k, sizes, bic: [k = 1..], separation, null_separation}]
+  // [{label, n, k, sizes, bic: [k = 1..], separation, null_separation}]; the split rule records
+  // the first split's separation and null (the verdict's test) and "splits": every split offered.
+  nlohmann::json per_condition;
 };
 
 // Per condition: k = 1 is the whole condition; k = 2 starts from the Otsu split of `score` [N]

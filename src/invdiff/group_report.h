@@ -12,6 +12,7 @@
 #include <ATen/core/Tensor.h>
 
 #include "data/dataset.h"
+#include "invdiff/cluster_groups.h"
 #include "invdiff/score.h"
 
 namespace invdiff {
@@ -28,7 +29,7 @@ struct GroupReportOptions {
 // cloud (median over prompts of separation / null_separation below kMinSeparationRatio).
 // {clear, imbalance, separation_over_null (cluster grouper only), reason: one sentence}.
 inline constexpr double kMinImbalance = 0.2;
-inline constexpr double kMinSeparationRatio = 2.0;
+inline constexpr double kMinSeparationRatio = kMinSplitRatio;
 nlohmann::json group_structure(double imbalance, const nlohmann::json& grouper);
 
 // Label-free: per condition of labels [N], the Bias of the sizes of the (argmax) groups of W

@@ -181,7 +181,7 @@ nlohmann::json infer_groups(const ImageDataset& data, const Denoiser* model, con
     table.group_names = fit.names;
     grouper = {{"method", "cluster"}, {"per_condition", true}, {"features", used},
                {"dims", feats.size(1)}, {"whiten", co.whiten}, {"robust", co.robust},
-               {"clusters", co.clusters == 0 ? nlohmann::json("bic") : nlohmann::json(co.clusters)},
+               {"clusters", co.clusters == 0 ? nlohmann::json(co.choose_k) : nlohmann::json(co.clusters)},
                {"conditions", fit.per_condition}};
     if (!auto_facts.is_null()) grouper["auto"] = auto_facts;
     if (co.clusters == 0) grouper["max_clusters"] = co.max_clusters;

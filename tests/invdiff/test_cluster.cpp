@@ -202,6 +202,63 @@ TEST(ClusterGroups, BicChoosesTheNumberOfClustersPerCondition) {
             "cluster grouper: clusters must be 0 (chosen) or 1..64, max clusters 1..64");
 }
 
+// The split rule. Condition 0: three blobs (majority 200, two minorities of 40 each 10 sd away
+// in different directions): the majority is split from the pooled minorities (7 sd along the
+// line joining them, 2.7x the 2.65 of a one-Gaussian split), then the minorities from each other;
+// the blobs' own splits are refused. Condition 1: one Gaussian: its first split is offered,
+// fails the null test, k = 1. Condition 2: 297 rows and 3 far ones: distinct, but fewer than the
+// 2 % (6 rows) a group needs, k = 1. Condition 3: two blobs (200 / 40): k = 2, the minority "high".
+TEST(ClusterGroups, SplitRuleStopsWhereASplitIsNoMoreDistinctThanOneGaussians) {
+  auto gen = at::detail::createCPUGenerator(7);
+  auto F = torch::cat({blob(200, 0, 0, gen), blob(40, 10, 0, gen), blob(40, 0, 10, gen), blob(280, 0, 0, gen),
+                       blob(297, 0, 0, gen), blob(3, 30, 30, gen), blob(200, 0, 0, gen), blob(40, 8, 8, gen)});
+  auto hi = [&](int64_t n) { return torch::full({n}, 3.0, torch::kFloat64) + torch::rand({n}, gen, torch::kFloat64) * 0.1; };
+  auto lo = [&](int64_t n) { return torch::full({n}, 1.0, torch::kFloat64) + torch::rand({n}, gen, torch::kFloat64) * 0.1; };
+  auto score = torch::cat({lo(200), hi(80), torch::rand({280}, gen, torch::kFloat64), lo(297), hi(3), lo(200), hi(40)});
+  auto labels = torch::cat({torch::zeros({280}, torch::kInt64), torch::ones({280}, torch::kInt64),
+                            torch::full({300}, 2, torch::kInt64), torch::full({240}, 3, torch::kInt64)});
+  ClusterOptions opt;
+  opt.clusters = 0;
+  opt.choose_k = KChoice::Split;
+  opt.whiten = false;  // the blobs are isotropic already; whitening by the low side is tested elsewhere
+  auto fit = cluster_groups(F, score, labels, opt);
+  ASSERT_EQ(fit.per_condition.size(), 4u);
+  const auto& c0 = fit.per_condition[0];
+  EXPECT_EQ(c0["k"], 3);
+  EXPECT_EQ(c0["k_choice"], "split");
+  EXPECT_EQ(c0["sizes"], nlohmann::json({200, 40, 40}));
+  // Offered: the first split (kept), the majority's (refused), the minorities' (kept), each blob's.
+  ASSERT_EQ(c0["splits"].size(), 5u);
+  int kept = 0;
+  for (const auto& sp : c0["splits"]) kept += sp["kept"].get<bool>();
+  EXPECT_EQ(kept, 2);
+  auto col = fit.W.argmax(1);
+  EXPECT_TRUE(torch::equal(col.slice(0, 0, 200), torch::zeros({200}, torch::kInt64)));
+  const int64_t a = col[200].item<int64_t>(), b = col[240].item<int64_t>();
+  EXPECT_NE(a, b);
+  EXPECT_TRUE(torch::equal(col.slice(0, 200, 240), torch::full({40}, a, torch::kInt64)));
+  EXPECT_TRUE(torch::equal(col.slice(0, 240, 280), torch::full({40}, b, torch::kInt64)));
+
+  const auto& c1 = fit.per_condition[1];
+  EXPECT_EQ(c1["k"], 1);
+  ASSERT_EQ(c1["splits"].size(), 1u);
+  EXPECT_FALSE(c1["splits"][0]["kept"].get<bool>());
+  EXPECT_LT(c1["separation"].get<double>() / c1["null_separation"].get<double>(), kMinSplitRatio);
+  EXPECT_TRUE(torch::equal(col.slice(0, 280, 560), torch::zeros({280}, torch::kInt64)));
+
+  // Three far rows are distinct but too few for a group (2 % of 300 = 6): not split off.
+  EXPECT_EQ(fit.per_condition[2]["k"], 1);
+
+  const auto& c3 = fit.per_condition[3];
+  EXPECT_EQ(c3["k"], 2);
+  EXPECT_EQ(c3["sizes"], nlohmann::json({200, 40}));
+  EXPECT_TRUE(torch::equal(col.slice(0, 1060, 1100), torch::ones({40}, torch::kInt64)));
+
+  // No more than max_clusters: with 2, condition 0 stops after its first split.
+  opt.max_clusters = 2;
+  EXPECT_EQ(cluster_groups(F, score, labels, opt).per_condition[0]["k"], 2);
+}
+
 // Fisher separation by hand: clusters {0, 1} and {4, 5} have means 0.5 and 4.5 and within
 // variance 0.5 each, so 4 / sqrt(0.5); of three clusters the least distinct pair counts.
 TEST(ClusterGroups, SeparationByHandAndItsGaussianNull) {

@@ -224,6 +224,14 @@ TEST_F(InferGroups, BothFeatureKindsAndTheChosenClusterCount) {
   hidden.cluster_features = ClusterFeatures::Hidden;
   auto h = infer_groups(*data_, nullptr, hidden, path("b2"), torch::kCPU, false, no_images(), path("b/scores.csv"));
   EXPECT_EQ(h["grouper"]["dims"], sc.hidden.size(1));
+  // The split rule: named in the summary, and every condition records the splits it was offered.
+  hidden.cluster.choose_k = KChoice::Split;
+  auto sp = infer_groups(*data_, nullptr, hidden, path("b3"), torch::kCPU, false, no_images(), path("b/scores.csv"));
+  EXPECT_EQ(sp["grouper"]["clusters"], "split");
+  for (const auto& c : sp["grouper"]["conditions"]) {
+    EXPECT_EQ(c["k_choice"], "split");
+    EXPECT_TRUE(c["splits"].is_array());
+  }
 }
 
 // What balancing the groups would do, reported with the labels: the oracle's class x colour
