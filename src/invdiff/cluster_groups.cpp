@@ -152,11 +152,12 @@ double cluster_bic(const at::Tensor& F, const at::Tensor& assign, int64_t k) {
 
 namespace {
 // The split rule (KChoice::Split) on one condition's features Fc [n, D]; `first` its 2-means
-// split (undefined when it has none). A split counts when its separation is kMinSplitRatio
+// split (undefined when it has none). A split counts when its separation is kMinSeparationRatio
 // times its one-Gaussian null's and each side holds min_child rows; passing splits are taken
-// most distinct first, a cluster whose split fails is final. Every split offered goes to `splits`.
+// most distinct first, a cluster whose split fails is final. Writes to facts: "splits" (every
+// split offered) and the first split's "separation" and "null_separation" (the verdict's test).
 at::Tensor split_until_null(const at::Tensor& Fc, const at::Tensor& first, int64_t k_top, uint64_t seed,
-                            int max_iter, nlohmann::json& splits) {
+                            int max_iter, nlohmann::json& facts) {
   const int64_t n = Fc.size(0);
   const int64_t min_child = std::max<int64_t>(4, (n + 49) / 50);  // 2 % of the condition
   struct Offer {
@@ -164,33 +165,34 @@ at::Tensor split_until_null(const at::Tensor& Fc, const at::Tensor& first, int64
     double ratio = 0;
     bool passes = false;
   };
-  int64_t offered = 0;
-  auto offer = [&](const at::Tensor& idx, at::Tensor local, int64_t cluster) {
-    Offer o{idx, std::move(local)};
+  auto& splits = facts["splits"] = nlohmann::json::array();
+  // The split of cluster `cluster` (rows idx): the given one for the whole condition, else its own 2-means.
+  auto offer = [&](const at::Tensor& idx, int64_t cluster, const at::Tensor* given) {
     auto sub = Fc.index_select(0, idx);
-    if (o.local.defined()) {
-      const int64_t n1 = o.local.sum().item<int64_t>(), n0 = idx.size(0) - n1;
-      const double null = gaussian_null_separation(sub, seed + 100003 * static_cast<uint64_t>(offered), max_iter);
-      o.ratio = cluster_separation(sub, o.local, 2) / null;
-      o.passes = std::isfinite(null) && null > 0 && o.ratio >= kMinSplitRatio && std::min(n0, n1) >= min_child;
-      splits.push_back({{"cluster", cluster}, {"rows", idx.size(0)}, {"sizes", {n0, n1}}, {"separation_over_null", o.ratio},
-                        {"kept", o.passes}});
-      ++offered;
-    }
+    Offer o{idx, given ? *given : two_means(sub, max_iter)};
+    if (!o.local.defined()) return o;
+    const int64_t n1 = o.local.sum().item<int64_t>(), n0 = idx.size(0) - n1;
+    const double sep = cluster_separation(sub, o.local, 2);
+    const double null = gaussian_null_separation(sub, seed + 100003 * static_cast<uint64_t>(splits.size()), max_iter);
+    o.ratio = sep / null;
+    o.passes = std::isfinite(null) && null > 0 && o.ratio >= kMinSeparationRatio && std::min(n0, n1) >= min_child;
+    if (splits.empty()) facts["separation"] = sep, facts["null_separation"] = null;
+    splits.push_back({{"cluster", cluster}, {"rows", idx.size(0)}, {"sizes", {n0, n1}}, {"separation_over_null", o.ratio},
+                      {"kept", o.passes}});
     return o;
   };
   auto assign = torch::zeros({n}, torch::kInt64);
-  std::vector<Offer> offers{offer(torch::arange(n, torch::kInt64), first, 0)};
+  std::vector<Offer> offers{offer(torch::arange(n, torch::kInt64), 0, &first)};
   for (int64_t k = 1; k < k_top; ++k) {
     int64_t best = -1;
     for (int64_t j = 0; j < k; ++j)
       if (offers[j].passes && (best < 0 || offers[j].ratio > offers[best].ratio)) best = j;
     if (best < 0) break;
     const Offer o = offers[best];
-    auto stay = o.idx.index({o.local == 0}), move = o.idx.index({o.local == 1});
+    auto move = o.idx.index({o.local == 1});
     assign.index_put_({move}, k);
-    offers[best] = offer(stay, two_means(Fc.index_select(0, stay), max_iter), best);
-    offers.push_back(offer(move, two_means(Fc.index_select(0, move), max_iter), k));
+    offers[best] = offer(o.idx.index({o.local == 0}), best, nullptr);
+    offers.push_back(offer(move, k, nullptr));
   }
   return assign;
 }
@@ -263,9 +265,7 @@ ClusterResult cluster_groups(const at::Tensor& features_in, const at::Tensor& sc
     at::Tensor assign;
     if (split_rule) {
       facts["k_choice"] = "split";
-      facts["splits"] = nlohmann::json::array();
-      assign = split_until_null(Fc, by_k.size() > 1 ? by_k[1] : at::Tensor(), k_top, null_seed, opt.max_iter,
-                                facts["splits"]);
+      assign = split_until_null(Fc, by_k.size() > 1 ? by_k[1] : at::Tensor(), k_top, null_seed, opt.max_iter, facts);
     } else {
       std::vector<double> bic;
       for (size_t k = 0; k < by_k.size(); ++k) bic.push_back(cluster_bic(Fc, by_k[k], static_cast<int64_t>(k + 1)));
@@ -290,13 +290,11 @@ ClusterResult cluster_groups(const at::Tensor& features_in, const at::Tensor& sc
     auto sizes = counts_of(cols, k);
     facts["k"] = k;
     facts["sizes"] = std::vector<int64_t>(sizes.data_ptr<int64_t>(), sizes.data_ptr<int64_t>() + k);
-    // How distinct the clusters are, against what 2-means finds in one Gaussian of the same
-    // covariance (about 2.7: any cloud splits): near the null, the split is not a structure. The
-    // split rule gives the first split's (its test, made also where it kept k = 1).
-    const at::Tensor& tested = split_rule ? (by_k.size() > 1 ? by_k[1] : at::Tensor()) : assign;
-    if (tested.defined() && (split_rule || k >= 2)) {
-      const int64_t kt = tested.max().item<int64_t>() + 1;
-      facts["separation"] = cluster_separation(Fc, tested, kt);
+    if (!split_rule && k >= 2) {
+      // How distinct the clusters are, against what 2-means finds in one Gaussian of the same
+      // covariance (about 2.7: any cloud splits): near the null, the split is not a structure.
+      // (The split rule wrote its first split's: its test, made also where it kept k = 1.)
+      facts["separation"] = cluster_separation(Fc, assign, k);
       facts["null_separation"] = gaussian_null_separation(Fc, null_seed, opt.max_iter);
     }
     out.per_condition.push_back(facts);

@@ -19,16 +19,16 @@ namespace invdiff {
 
 // How --clusters 0 chooses k per condition. bic: the best BIC over the nested k = 1..max
 // clusters. split: divisive, with the verdict's own test as the stop: the condition's 2-means
-// split is kept only when its separation is at least kMinSplitRatio times that of the same
+// split is kept only when its separation is at least kMinSeparationRatio times that of the same
 // split of one Gaussian of the condition's covariance; then each cluster in turn is offered its
 // own 2-means split under the same test (against a Gaussian of that cluster's covariance), the
 // most distinct passing split taken first, until none passes or max_clusters is reached.
 enum class KChoice { Bic, Split };
 INVDIFF_JSON_ENUM(KChoice, "cluster count rule", {{KChoice::Bic, "bic"}, {KChoice::Split, "split"}})
 
-// The least separation over its one-Gaussian null for a split to count as a structure: the
-// verdict's threshold (group_report.h), shared so the split rule and the verdict agree.
-inline constexpr double kMinSplitRatio = 2.0;
+// The least separation over its one-Gaussian null for a split to count as a structure: the split
+// rule's stop and the label-free verdict's threshold (group_report.h), one value so they agree.
+inline constexpr double kMinSeparationRatio = 2.0;
 
 struct ClusterOptions {
   // Measure distances after whitening by the covariance of the Otsu-low side (the bulk of the

@@ -26,10 +26,9 @@ struct GroupReportOptions {
 // Label-free: is there a group structure worth rebalancing? Not when the groups are about equally
 // large within the prompts (imbalance below kMinImbalance: balancing changes nothing), nor, for
 // the cluster grouper, when its splits are barely more distinct than the split of one Gaussian
-// cloud (median over prompts of separation / null_separation below kMinSeparationRatio).
+// cloud (median over prompts of separation / null_separation below kMinSeparationRatio, cluster_groups.h).
 // {clear, imbalance, separation_over_null (cluster grouper only), reason: one sentence}.
 inline constexpr double kMinImbalance = 0.2;
-inline constexpr double kMinSeparationRatio = kMinSplitRatio;
 nlohmann::json group_structure(double imbalance, const nlohmann::json& grouper);
 
 // Label-free: per condition of labels [N], the Bias of the sizes of the (argmax) groups of W

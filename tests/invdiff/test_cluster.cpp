@@ -243,7 +243,7 @@ TEST(ClusterGroups, SplitRuleStopsWhereASplitIsNoMoreDistinctThanOneGaussians) {
   EXPECT_EQ(c1["k"], 1);
   ASSERT_EQ(c1["splits"].size(), 1u);
   EXPECT_FALSE(c1["splits"][0]["kept"].get<bool>());
-  EXPECT_LT(c1["separation"].get<double>() / c1["null_separation"].get<double>(), kMinSplitRatio);
+  EXPECT_LT(c1["separation"].get<double>() / c1["null_separation"].get<double>(), kMinSeparationRatio);
   EXPECT_TRUE(torch::equal(col.slice(0, 280, 560), torch::zeros({280}, torch::kInt64)));
 
   // Three far rows are distinct but too few for a group (2 % of 300 = 6): not split off.
