@@ -27,7 +27,9 @@ std::string cluster_description(const nlohmann::json& g) {
     std::string ks;
     for (const auto& c : g.value("conditions", nlohmann::json::array()))
       ks += (ks.empty() ? "" : ", ") + std::to_string(c.value("k", 1));
-    how += ", with the number of clusters per prompt chosen by BIC without labels (" + ks + ")";
+    const bool split = g["clusters"].get<std::string>() == "split";
+    how += std::string(", with the number of clusters per prompt chosen without labels ") +
+           (split ? "by splitting while a split is clearly more distinct than one Gaussian's (" : "by BIC (") + ks + ")";
   }
   return how;
 }

@@ -164,6 +164,9 @@ nlohmann::json infer_groups(const ImageDataset& data, const Denoiser* model, con
         need_hidden();  // only now: a residual with a clear structure needs no bottleneck
         ClusterOptions hco = cfg.cluster;
         hco.robust = true;  // the bottleneck's minority may sit on either side of the score
+        // A chosen k is the residual's: on the bottleneck both rules (BIC, split) were measured
+        // worse than its 2-means on the variants auto falls back on (docs/results/max_step_s15.md).
+        if (hco.clusters == 0) hco.clusters = 2;
         nlohmann::json hv;
         auto hfit = fit_on(scores.hidden, hco, hv);
         auto_facts["hidden"] = hv;

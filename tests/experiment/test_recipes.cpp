@@ -19,4 +19,6 @@ TEST(Configs, RecipeRowsDifferOnlyInTheirGroups) {
   EXPECT_TRUE(inv["debias"]["balance_batches"].get<bool>());  // issue 16: group-balanced batches
   EXPECT_EQ(inv["debias"], erm["debias"]);                        // the ERM control draws the same way (uniform: one group)
   EXPECT_EQ(inv["groups_cfg"]["grouper"], "cluster");
+  EXPECT_EQ(inv["groups_cfg"]["cluster"]["clusters"], 0);  // issue 15: k per prompt by the split rule
+  EXPECT_EQ(inv["groups_cfg"]["cluster"]["choose_k"], "split");
 }

@@ -348,3 +348,34 @@ TEST_F(InferGroups, AutoFeaturesPreferTheResidualAndFallBackToTheBottleneck) {
     }
   }
 }
+
+// With k chosen (--clusters 0), auto chooses k on the residual only: its fallback to the
+// bottleneck keeps 2-means there (the split rule on the bottleneck was measured worse:
+// docs/method.md, "The split rule"). Here the residual has nothing to split (k = 1 everywhere),
+// so auto takes the bottleneck, at k = 2, and finds the 3 far rows of every class.
+TEST_F(InferGroups, AutoWithAChosenKChoosesItOnTheResidualAndSplitsTheBottleneckInTwo) {
+  GroupsConfig cfg = refined_cluster();
+  cfg.cluster_features = ClusterFeatures::Auto;
+  cfg.cluster.clusters = 0;
+  cfg.cluster.choose_k = KChoice::Split;
+  write_chosen_scores(*data_, path("auto_k0.csv"), false, true);
+  auto s = infer_groups(*data_, nullptr, cfg, path("auto_k0"), torch::kCPU, false, no_images(), path("auto_k0.csv"));
+  const auto& a = s["grouper"]["auto"];
+  EXPECT_EQ(a["chosen"], "hidden") << a.dump();
+  EXPECT_FALSE(a["residual"]["clear"].get<bool>());
+  EXPECT_EQ(s["grouper"]["clusters"], 2);
+  int split = 0;
+  for (const auto& cond : s["grouper"]["conditions"]) {
+    EXPECT_EQ(cond["k"], 2) << cond.dump();
+    auto sizes = cond["sizes"].get<std::vector<int64_t>>();
+    std::sort(sizes.begin(), sizes.end());
+    split += sizes == std::vector<int64_t>{3, 9};
+  }
+  EXPECT_GE(split, 3) << s["grouper"]["conditions"].dump();  // robust whitening: see the test above
+
+  // The residual alone with the same rule: no split passes (3 far rows < the 4 a group needs).
+  cfg.cluster_features = ClusterFeatures::Residual;
+  auto r = infer_groups(*data_, nullptr, cfg, path("res_k0"), torch::kCPU, false, no_images(), path("auto_k0.csv"));
+  EXPECT_EQ(r["grouper"]["clusters"], "split");
+  for (const auto& cond : r["grouper"]["conditions"]) EXPECT_EQ(cond["k"], 1) << cond.dump();
+}
