@@ -64,6 +64,9 @@ void add_debias_command(CLI::App& app, GlobalOptions& g) {
   cmd->add_flag("--balance-batches", o->dcfg.balance_batches,
                 "draw batches so that every group fills an equal share (with replacement; invdiff recipe: on)");
   add_negated_flag(cmd, "--no-balance-batches", o->dcfg.balance_batches, "uniform batches");
+  cmd->add_flag("--balance-within-condition", o->dcfg.balance_within_condition,
+                "with --balance-batches: each condition keeps its share of the rows, split equally among its groups "
+                "(default: every group, crossed with the condition, the same share)");
   cmd->add_flag("--hard-groups", o->hard, "use each sample's argmax group (one-hot) instead of the soft weights (invdiff recipe: on)");
   add_negated_flag(cmd, "--soft-groups", o->hard, "use the soft group weights as written");
   cmd->add_flag("--cross-class", o->cross_class, "cross the groups with the condition (G x classes groups; invdiff recipe: on)");
@@ -80,6 +83,7 @@ void add_debias_command(CLI::App& app, GlobalOptions& g) {
     refuse_given(cmd, o->gcfg.variant != GuidanceVariant::Small, {"--small-ch"}, "it applies to --variant small only");
     refuse_given(cmd, o->dcfg.t_sampling != TimestepSampling::Profile, {"--profile-floor", "--profile-power"},
                  "it applies to --t-sampling profile only");
+    refuse_given(cmd, !o->dcfg.balance_batches, {"--balance-within-condition"}, "it applies to --balance-batches only");
     setup_runtime(g);
     auto device = parse_device(g.device);
     o->gcfg.validate();

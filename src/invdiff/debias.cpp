@@ -16,12 +16,28 @@
 
 namespace invdiff {
 
-at::Tensor balanced_draw_probabilities(const at::Tensor& W, int64_t n) {
+at::Tensor balanced_draw_probabilities(const at::Tensor& W, int64_t n, const at::Tensor& labels) {
   if (!W.defined()) return torch::full({n}, 1.0 / static_cast<double>(n), torch::kFloat64);
   if (W.dim() != 2 || W.size(0) != n) throw std::invalid_argument("balanced batches: group weights must be [N, G]");
   auto w = W.to(torch::kFloat64);
-  auto mass = w.sum(0);
-  auto p = (w / mass.clamp_min(1e-300)).sum(1);
+  at::Tensor p;
+  if (!labels.defined()) {
+    p = (w / w.sum(0).clamp_min(1e-300)).sum(1);
+  } else {
+    if (labels.dim() != 1 || labels.size(0) != n) throw std::invalid_argument("balanced batches: labels must be [N]");
+    const auto lab = labels.to(torch::kInt64);
+    p = torch::zeros({n}, torch::kFloat64);
+    for (int64_t c = 0, C = lab.numel() ? lab.max().item<int64_t>() + 1 : 0; c < C; ++c) {
+      const auto rows = (lab == c).nonzero().squeeze(1);
+      if (rows.numel() == 0) continue;
+      const auto wc = w.index_select(0, rows);
+      const auto mass = wc.sum(0);
+      const double k = (mass > 0).sum().item<double>();
+      if (k == 0) continue;
+      const double share = static_cast<double>(rows.numel()) / static_cast<double>(n);
+      p.index_copy_(0, rows, (wc / mass.clamp_min(1e-300)).sum(1) * (share / k));
+    }
+  }
   const double total = p.sum().item<double>();
   if (!(total > 0) || !std::isfinite(total)) throw std::invalid_argument("balanced batches: the groups have no mass");
   return p / total;
@@ -93,7 +109,10 @@ DebiasResult debias_train(const ImageDataset& data, const at::Tensor& W_in, cons
   }
 
   BatchSampler sampler(data.size(), cfg.batch_size, cfg.seed);
-  const at::Tensor draw_p = cfg.balance_batches ? balanced_draw_probabilities(W, data.size()) : at::Tensor();
+  const at::Tensor draw_p =
+      cfg.balance_batches
+          ? balanced_draw_probabilities(W, data.size(), cfg.balance_within_condition ? data.labels : at::Tensor())
+          : at::Tensor();
   // Where t is drawn: measured once on the frozen base (a resumed run keeps its stored profile).
   std::optional<TimestepProfile> profile;
   if (cfg.t_sampling == TimestepSampling::Profile && W.defined()) {

@@ -35,6 +35,10 @@ struct DebiasConfig : OptimConfig {
   // minority appearing once or not at all and carrying half the weight when it does.
   // With no groups (the ERM control) the same draw is uniform.
   bool balance_batches = false;
+  // Balanced within each condition instead: a condition keeps its share of the rows and splits
+  // it equally among the groups it holds, so a prompt with 3 groups is not drawn 3/2 as often as
+  // one with 2 (the split rule's k differs per prompt; Bias is judged per prompt).
+  bool balance_within_condition = false;
   TimestepSampling t_sampling = TimestepSampling::Uniform;
   int profile_bins = 10;            // profile: equal bins over [t_lo, t_hi)
   int64_t profile_samples = 1024;   // profile: rows per bin (drawn as the batches are)
@@ -42,12 +46,14 @@ struct DebiasConfig : OptimConfig {
   double profile_power = 1.0;       // profile: draws in proportion to spread^power
 };
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(DebiasConfig, INVDIFF_OPTIM_FIELDS, lambda, relative_variance, t_lo, t_hi,
-                                                balance_batches, t_sampling, profile_bins, profile_samples,
+                                                balance_batches, balance_within_condition, t_sampling, profile_bins, profile_samples,
                                                 profile_floor, profile_power)
 
 // The per-sample draw probabilities of balanced batches for group weights W [N, G] (undefined:
 // uniform): p_i = sum_g W_ig / mass_g, normalised to sum 1. Groups with no mass are skipped.
-at::Tensor balanced_draw_probabilities(const at::Tensor& W, int64_t n);
+// With labels [N] (balance within each condition c): p_i = (n_c / N) (1 / k_c) sum_g W_ig /
+// mass_cg, mass_cg the group's mass among c's rows and k_c the number of groups c holds.
+at::Tensor balanced_draw_probabilities(const at::Tensor& W, int64_t n, const at::Tensor& labels = {});
 
 struct DebiasResult : LoopResult {
   nlohmann::json parameters;    // trainable / frozen counts

@@ -62,6 +62,19 @@ nlohmann::json infer_groups(const ImageDataset& data, const Denoiser* model, con
   score_opt.hidden_features = hidden && !own_hidden_pass;
   nlohmann::json summary, coarse_facts;  // coarse_facts: the refine path's timestep-choice pass
   SampleScores scores;
+  // The bottleneck's own multi-t pass at one timestep (a single-t score would draw a random t per
+  // sample). auto reads it only when the residual shows no clear structure: made then, not before.
+  const bool defer_hidden = own_hidden_pass && cfg.cluster_features == ClusterFeatures::Auto;
+  auto hidden_pass = [&] {
+    ScoreOptions h = cfg.score;
+    h.method = ScoreMethod::MultiT;
+    h.timesteps = {static_cast<int>(cfg.hidden_t_fraction * model->schedule.T())};
+    h.residual_pool = 0;
+    h.hidden_features = true;
+    scores.hidden = compute_scores(model->eps, model->schedule, data.images, data.labels, data.files, h, device,
+                                   progress, model->eps_hidden).hidden;
+    summary["hidden_timestep"] = h.timesteps[0];
+  };
   auto t0 = std::chrono::steady_clock::now();
   if (!scores_csv.empty()) {
     // The summary.json beside a reused scores.csv names the dataset it was scored on.
@@ -106,21 +119,12 @@ nlohmann::json infer_groups(const ImageDataset& data, const Denoiser* model, con
       scores = compute_scores(model->eps, model->schedule, data.images, data.labels, data.files, score_opt, device,
                               progress, model->eps_hidden);
     }
-    if (own_hidden_pass) {
-      // Its own multi-t pass at one timestep: a single-t score would draw a random t per sample.
-      ScoreOptions h = cfg.score;
-      h.method = ScoreMethod::MultiT;
-      h.timesteps = {static_cast<int>(cfg.hidden_t_fraction * model->schedule.T())};
-      h.residual_pool = 0;
-      h.hidden_features = true;
-      scores.hidden = compute_scores(model->eps, model->schedule, data.images, data.labels, data.files, h, device,
-                                     progress, model->eps_hidden).hidden;
-      summary["hidden_timestep"] = h.timesteps[0];
-    }
+    if (own_hidden_pass && !defer_hidden) hidden_pass();
     summary["model"] = model->path;
     summary["model_kind"] = model->kind;
   }
-  const double t_scores = seconds_since(t0);
+  const double t_scores_first = seconds_since(t0);
+  double t_hidden = 0;  // a deferred bottleneck pass, made while grouping: counted with the scores
   // Refined scores already average the draws around the chosen timestep (a reused scores.csv
   // of a refined run holds those columns: its score column is kept as written).
   if (cfg.select_timestep && cfg.refine_draws == 0) select_timestep_otsu(scores, data.labels);
@@ -138,6 +142,12 @@ nlohmann::json infer_groups(const ImageDataset& data, const Denoiser* model, con
     if (residual && !scores.features.defined())
       throw std::invalid_argument("groups: the cluster grouper needs residual features (res_* columns in the scores file)");
     auto need_hidden = [&] {
+      if (!scores.hidden.defined() && defer_hidden && scores_csv.empty()) {
+        const auto th = std::chrono::steady_clock::now();
+        hidden_pass();
+        write_scores_csv(join_path(out_dir, "scores.csv"), data.files, scores);  // with its h_* columns
+        t_hidden = seconds_since(th);
+      }
       if (!scores.hidden.defined())
         throw std::invalid_argument("groups: the cluster grouper needs bottleneck features (h_* columns in the scores file)");
     };
@@ -198,7 +208,7 @@ nlohmann::json infer_groups(const ImageDataset& data, const Denoiser* model, con
     grouper = {{"method", "std"}, {"groups", go.groups}, {"steps", go.steps}, {"lr", go.lr},
                {"c", go.c}, {"seed", go.seed}, {"objective", fit.objective}, {"spread", fit.spread}};
   }
-  const double t_grouper = seconds_since(t0);
+  const double t_grouper = seconds_since(t0) - t_hidden, t_scores = t_scores_first + t_hidden;
 
   summary["mode"] = "inferred";
   summary["config"] = cfg;

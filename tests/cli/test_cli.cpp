@@ -134,6 +134,7 @@ TEST(Cli, OutOfRangeAndIgnoredFlagsAreRefusedInOneReadableLine) {
            {"groups --data x --grouper cluster --cluster-features residual --hidden-t 0.1", "--hidden-t would be ignored: it applies to --cluster-features hidden, both or auto"},
            {"groups --data x --grouper cluster --clusters 2 --max-clusters 3", "--max-clusters would be ignored: it applies to --clusters 0 only"},
            {"groups --data x --grouper cluster --clusters 2 --choose-k split", "--choose-k would be ignored: it applies to --clusters 0 only"},
+           {"debias -m x --data y --no-balance-batches --balance-within-condition", "--balance-within-condition would be ignored: it applies to --balance-batches only"},
            {"groups --data x --grouper cluster --no-whiten --robust-whiten", "--robust-whiten would be ignored: --no-whiten turns whitening off"},
            {"groups --data x --grouper cluster --cluster-features hidden --hidden-t 1.5", "--hidden-t"},
            {"groups --data x --scores s.csv -b 8", "--batch-size would be ignored: --scores reads the scores"},

@@ -218,6 +218,23 @@ TEST(Debias, BalancedDrawGivesEachGroupEqualMass) {
   EXPECT_THROW(balanced_draw_probabilities(W, 5), std::invalid_argument);
 }
 
+// Within each condition: condition 0 (4 rows) holds 3 groups of sizes 2, 1, 1, condition 1 (2
+// rows) one group, group 0 again. Pooled, the 3 groups get 1/3 each (group 0's 4 rows share
+// theirs); within conditions, condition 0 keeps 4/6 of the draws split 3 ways and condition 1 its 2/6.
+TEST(Debias, BalancedDrawWithinConditionsKeepsEachConditionsShare) {
+  auto W = torch::tensor({1.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 1.0, 0.0, 0.0},
+                         torch::kFloat64).view({6, 3});
+  auto labels = torch::tensor({0, 0, 0, 0, 1, 1}, torch::kInt64);
+  auto pooled = balanced_draw_probabilities(W, 6);
+  EXPECT_TRUE(torch::allclose(pooled, torch::tensor({1.0 / 12, 1.0 / 12, 1.0 / 3, 1.0 / 3, 1.0 / 12, 1.0 / 12}, torch::kFloat64)))
+      << pooled;
+  auto within = balanced_draw_probabilities(W, 6, labels);
+  const double a = 4.0 / 6 / 3;
+  EXPECT_TRUE(torch::allclose(within, torch::tensor({a / 2, a / 2, a, a, 1.0 / 6, 1.0 / 6}, torch::kFloat64))) << within;
+  EXPECT_NEAR(within.sum().item<double>(), 1.0, 1e-12);
+  EXPECT_THROW(balanced_draw_probabilities(W, 6, torch::zeros({5}, torch::kInt64)), std::invalid_argument);
+}
+
 // t drawn by the base's group-loss profile: measured once and recorded in the meta; an
 // interrupted run resumes with the stored profile and ends where an uninterrupted one does;
 // the ERM control (no groups) has no profile and draws uniformly.

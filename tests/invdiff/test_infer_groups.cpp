@@ -283,6 +283,28 @@ TEST_F(InferGroups, OwnHiddenPassUsesItsTimestepUnderEitherScoreEstimator) {
   EXPECT_TRUE(torch::allclose(hm, hs, 0, 0)) << (hm - hs).abs().max().item<double>();
 }
 
+// auto makes the bottleneck's pass only when it tries the bottleneck (the residual showed no clear
+// structure): then scores.csv holds its h_* columns, the same as an upfront pass gives; else
+// neither the pass nor the columns.
+TEST_F(InferGroups, AutoMakesTheBottleneckPassOnlyWhenItTriesTheBottleneck) {
+  GroupsConfig cfg = refined_cluster();
+  cfg.cluster_features = ClusterFeatures::Auto;
+  cfg.hidden_t_fraction = 0.25;
+  auto s = infer_groups(*data_, model_, cfg, path("auto_lazy"), torch::kCPU, false, no_images());
+  const bool tried = s["grouper"]["auto"].contains("hidden");
+  EXPECT_EQ(s.contains("hidden_timestep"), tried) << s["grouper"].dump();
+  auto h = read_scores_csv(path("auto_lazy/scores.csv"), data_->files).hidden;
+  EXPECT_EQ(h.defined(), tried);
+  if (tried) {  // the deferred pass is the upfront one
+    GroupsConfig both = cfg;
+    both.cluster_features = ClusterFeatures::Both;
+    infer_groups(*data_, model_, both, path("both_upfront"), torch::kCPU, false, no_images());
+    auto hb = read_scores_csv(path("both_upfront/scores.csv"), data_->files).hidden;
+    ASSERT_TRUE(hb.defined());
+    EXPECT_TRUE(torch::allclose(h, hb, 0, 0)) << (h - hb).abs().max().item<double>();
+  }
+}
+
 namespace {
 // A scores.csv for the tiny set whose residual and bottleneck features are chosen: `blobs` puts
 // the first 3 rows of every class 10 sd away from the rest (a clear, unequal structure);
