@@ -24,7 +24,7 @@ void add_run_command(CLI::App& app, GlobalOptions& g) {
                   "attribute column(s) Bias is judged on, by a classifier trained on the ref split (repeat or "
                   "comma-separate; default: the manifest's; cfmnist's colour: its exact oracle)")
       ->delimiter(',');
-  cmd->add_option("--preset", o->preset, "quick (<= 15 min on 2 cores) or full")
+  cmd->add_option("--preset", o->preset, "quick (about 15 min on 2 cores) or full")
       ->check(CLI::IsMember({"quick", "full"}))->capture_default_str();
   add_optional(cmd, "--base-steps", o->base_steps, "base-model training steps (default: the preset's)")->check(positive());
   add_old_name(cmd, "--steps", "--base-steps", o->base_steps)->check(positive());

@@ -5,8 +5,9 @@
 namespace invdiff {
 
 Preset get_preset(const std::string& name) {
-  // quick: <= 15 min for `invdiff run` on 2 cores (base 7.6 min at 7.7 steps/s, scores of 24k
-  // images at M = 4 ~1 min, `small` G_psi ~10 steps/s); full: the converged settings.
+  // quick: about 15 min for `invdiff run` on 2 cores (15.4 measured in session 15: base 8.4 min at
+  // 6.9 steps/s, scores of 24k images at M = 4 ~1.5 min, `small` G_psi 9 steps/s); full: the
+  // converged settings.
   if (name == "quick") return {"quick", 3500, 2000, 1000, 200, 4};
   if (name == "full") return {"full", 12000, 10000, 4000, 1000, 8};
   throw std::invalid_argument("unknown preset '" + name + "' (quick or full)");
