@@ -234,8 +234,6 @@ nlohmann::json run_bench(const BenchOptions& opt, const c10::Device& device, boo
   bench["samples_per_class"] = opt.samples_per_class;
   bench["threads"] = torch::get_num_threads();
   bench["device"] = device.str();
-  bench["row_order"] = nlohmann::json::array();
-  for (BenchRow r : rows) bench["row_order"].push_back(r);
   if (opt.lambda) bench["lambda"] = *opt.lambda;
   if (opt.guidance_ratio) bench["guidance_ratio"] = *opt.guidance_ratio;
   if (opt.variant) bench["variant"] = *opt.variant;
@@ -280,6 +278,23 @@ nlohmann::json run_bench(const BenchOptions& opt, const c10::Device& device, boo
   bench["table"] = table;
 
   std::map<BenchRow, nlohmann::json> cells;
+  // Rows an earlier bench wrote to this table and this call does not run stay in it (`--rows erm`
+  // after the others adds a row instead of replacing the table), when they were made the same
+  // way: same base, preset and images per prompt.
+  const std::string table_json = join_path(opt.out, table + ".json");
+  if (file_exists(table_json)) {
+    auto prev = nlohmann::json::parse(read_text(table_json), nullptr, false);
+    if (!prev.is_discarded() && prev.value("base", std::string()) == base &&
+        prev.value("samples_per_class", -1) == opt.samples_per_class &&
+        prev.value("preset", nlohmann::json::object()).value("name", std::string()) == pr.name)
+      for (const auto& [row, name] : EnumTable<BenchRow>::entries())
+        if (prev.contains("rows") && prev["rows"].contains(name) &&
+            std::find(rows.begin(), rows.end(), row) == rows.end())
+          cells[row] = prev["rows"][name].value("cells", nlohmann::json::array());
+  }
+  bench["row_order"] = nlohmann::json::array();
+  for (const auto& [row, name] : EnumTable<BenchRow>::entries())
+    if (cells.count(row) || std::find(rows.begin(), rows.end(), row) != rows.end()) bench["row_order"].push_back(row);
   auto write = [&] {
     bench["rows"] = nlohmann::json::object();
     for (const auto& [row, cs] : cells) {
@@ -288,7 +303,7 @@ nlohmann::json run_bench(const BenchOptions& opt, const c10::Device& device, boo
       a["cells"] = cs;
       bench["rows"][enum_name(row)] = a;
     }
-    atomic_write_text(join_path(opt.out, table + ".json"), bench.dump(2) + "\n");
+    atomic_write_text(table_json, bench.dump(2) + "\n");
     std::string md = "# invdiff bench\n\n`" + opt.command_line + "`\n\nPreset " + pr.name + " (G_psi " +
                      std::to_string(pr.debias_steps) + " steps), " + std::to_string(opt.samples_per_class) +
                      " images per prompt, mean ± sd over seeds, " + std::to_string(torch::get_num_threads()) +

@@ -278,6 +278,27 @@ TEST_F(TinyBench, RerunRetrainsNothing) {
   EXPECT_EQ(std::filesystem::last_write_time(oracle_ckpt()), r.oracle_written);
 }
 
+// A bench of fewer rows into the same table keeps the rows it does not run (made with the same
+// base, preset and -n); with another -n they are left out, not mixed in.
+TEST_F(TinyBench, FewerRowsKeepTheTablesOtherRows) {
+  const auto& r = first();
+  BenchOptions o = options();
+  o.rows = {BenchRow::Base};
+  auto b = run_bench(o, torch::kCPU, false);
+  EXPECT_EQ(b["row_order"], nlohmann::json({"base", "erm", "oracle"}));
+  EXPECT_EQ(b["rows"], r.bench["rows"]);
+  auto written = nlohmann::json::parse(read_text(out("bench_steps4.json")));
+  EXPECT_EQ(written["rows"], r.bench["rows"]);
+  EXPECT_NE(read_text(out("bench_steps4.md")).find("ERM control"), std::string::npos);
+  o.rows = {BenchRow::Invdiff};  // a row of its own cells: the others' cells hold -n 4
+  o.samples_per_class = 2;
+  o.seeds = 1;
+  auto other = run_bench(o, torch::kCPU, false);
+  EXPECT_EQ(other["row_order"], nlohmann::json({"invdiff"}));
+  // Put the table back as the other tests read it.
+  run_bench(options(), torch::kCPU, false);
+}
+
 // A sampling-time r sweep reuses the trained models, in its own evaluation directories and table file.
 TEST_F(TinyBench, GuidanceRatioSweepReusesTheModelsInItsOwnFiles) {
   const auto& r = first();
