@@ -282,6 +282,7 @@ nlohmann::json run_bench(const BenchOptions& opt, const c10::Device& device, boo
   // after the others adds a row instead of replacing the table), when they were made the same
   // way: same base, preset and images per prompt.
   const std::string table_json = join_path(opt.out, table + ".json");
+  std::string kept;  // their names, said under the command line that did not make them
   if (file_exists(table_json)) {
     auto prev = nlohmann::json::parse(read_text(table_json), nullptr, false);
     if (!prev.is_discarded() && prev.value("base", std::string()) == base &&
@@ -289,8 +290,10 @@ nlohmann::json run_bench(const BenchOptions& opt, const c10::Device& device, boo
         prev.value("preset", nlohmann::json::object()).value("name", std::string()) == pr.name)
       for (const auto& [row, name] : EnumTable<BenchRow>::entries())
         if (prev.contains("rows") && prev["rows"].contains(name) &&
-            std::find(rows.begin(), rows.end(), row) == rows.end())
+            std::find(rows.begin(), rows.end(), row) == rows.end()) {
           cells[row] = prev["rows"][name].value("cells", nlohmann::json::array());
+          kept += (kept.empty() ? "" : ", ") + name;
+        }
   }
   bench["row_order"] = nlohmann::json::array();
   for (const auto& [row, name] : EnumTable<BenchRow>::entries())
@@ -307,7 +310,9 @@ nlohmann::json run_bench(const BenchOptions& opt, const c10::Device& device, boo
     std::string md = "# invdiff bench\n\n`" + opt.command_line + "`\n\nPreset " + pr.name + " (G_psi " +
                      std::to_string(pr.debias_steps) + " steps), " + std::to_string(opt.samples_per_class) +
                      " images per prompt, mean ± sd over seeds, " + std::to_string(torch::get_num_threads()) +
-                     " threads on " + device.str() + ".\n\n" + bench_markdown(bench);
+                     " threads on " + device.str() + "." +
+                     (kept.empty() ? "" : " Rows kept from an earlier call into this table: " + kept + ".") + "\n\n" +
+                     bench_markdown(bench);
     atomic_write_text(join_path(opt.out, table + ".md"), md);
   };
 
