@@ -6,7 +6,7 @@ group's minority share of the label-free row, and the share of the Base -> oracl
 The last line is the suite's mean gap closed by the label-free row (what defaults are chosen on).
 Further table names (a knob sweep's bench_<tags>.json in the same variant directories) add their
 rows beside bench.json's, labelled `row <tags>`; the gap of each is against bench.json's Base and
-oracle rows where its own table has none.
+oracle rows (a sweep's own base, reference and oracle rows are shown only where bench.json has none).
   python3 bench/suite_table.py [runs/suite] [TABLE ...]"""
 import glob
 import json
@@ -58,7 +58,7 @@ def main():
             a = rows[name]
             per = "; ".join(f"{c} {cell_mean(a, 'bias_' + c)}" for c in cols) if len(cols) > 1 else (acc or "-")
             gap = "-"
-            if name not in ("base", "oracle", "reference") and not name.startswith("oracle ") and None not in (base, oracle) and a["bias"]["mean"] is not None:
+            if name not in ("base", "oracle", "reference") and None not in (base, oracle) and a["bias"]["mean"] is not None:
                 if base - oracle > 0.02:
                     g = (base - a["bias"]["mean"]) / (base - oracle)
                     gap = f"{100 * g:.0f} %"

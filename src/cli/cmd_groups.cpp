@@ -120,8 +120,8 @@ void add_groups_command(CLI::App& app, GlobalOptions& g) {
                 "whole condition and also start 2-means from the far rows (finds a minority that scores low)");
   add_enum(cmd, "--cluster-features", o->cfg.cluster_features,
            "cluster grouper: residual (the pooled error), hidden (the model's bottleneck activation), both, or auto "
-           "(the residual when its groups show a clear structure, else the bottleneck, 2-means when k is chosen, "
-           "when its do)");
+           "(the residual when its groups show a clear structure, else the bottleneck when its do; there k = 2 even "
+           "with --clusters 0)");
   cmd->add_option("--hidden-t", o->cfg.hidden_t_fraction, "cluster grouper with hidden features: take them at "
                   "t = f T in a pass of their own (f in [0, 1); the official recipe: at the score's timesteps)")
       ->check(in_range(0.0, 0.999999))->capture_default_str();

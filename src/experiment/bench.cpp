@@ -287,13 +287,14 @@ nlohmann::json run_bench(const BenchOptions& opt, const c10::Device& device, boo
     auto prev = nlohmann::json::parse(read_text(table_json), nullptr, false);
     if (!prev.is_discarded() && prev.value("base", std::string()) == base &&
         prev.value("samples_per_class", -1) == opt.samples_per_class &&
-        prev.value("preset", nlohmann::json::object()).value("name", std::string()) == pr.name)
+        prev.value("preset", nlohmann::json::object()).value("name", std::string()) == pr.name) {
+      const auto prev_rows = prev.value("rows", nlohmann::json::object());
       for (const auto& [row, name] : EnumTable<BenchRow>::entries())
-        if (prev.contains("rows") && prev["rows"].contains(name) &&
-            std::find(rows.begin(), rows.end(), row) == rows.end()) {
-          cells[row] = prev["rows"][name].value("cells", nlohmann::json::array());
+        if (prev_rows.contains(name) && std::find(rows.begin(), rows.end(), row) == rows.end()) {
+          cells[row] = prev_rows[name].value("cells", nlohmann::json::array());
           kept += (kept.empty() ? "" : ", ") + name;
         }
+    }
   }
   bench["row_order"] = nlohmann::json::array();
   for (const auto& [row, name] : EnumTable<BenchRow>::entries())

@@ -63,8 +63,9 @@ nlohmann::json infer_groups(const ImageDataset& data, const Denoiser* model, con
   nlohmann::json summary, coarse_facts;  // coarse_facts: the refine path's timestep-choice pass
   SampleScores scores;
   // The bottleneck's own multi-t pass at one timestep (a single-t score would draw a random t per
-  // sample). auto reads it only when the residual shows no clear structure: made then, not before.
-  const bool defer_hidden = own_hidden_pass && cfg.cluster_features == ClusterFeatures::Auto;
+  // sample). auto reads it only when the residual shows no clear structure: made then, not before
+  // (a reused scores file brings its own h_* columns or none).
+  const bool defer_hidden = own_hidden_pass && cfg.cluster_features == ClusterFeatures::Auto && scores_csv.empty();
   auto hidden_pass = [&] {
     ScoreOptions h = cfg.score;
     h.method = ScoreMethod::MultiT;
@@ -142,7 +143,7 @@ nlohmann::json infer_groups(const ImageDataset& data, const Denoiser* model, con
     if (residual && !scores.features.defined())
       throw std::invalid_argument("groups: the cluster grouper needs residual features (res_* columns in the scores file)");
     auto need_hidden = [&] {
-      if (!scores.hidden.defined() && defer_hidden && scores_csv.empty()) {
+      if (!scores.hidden.defined() && defer_hidden) {
         const auto th = std::chrono::steady_clock::now();
         hidden_pass();
         write_scores_csv(join_path(out_dir, "scores.csv"), data.files, scores);  // with its h_* columns
