@@ -11,7 +11,9 @@ N=200; if [ $# -gt 0 ] && [ "$1" != -- ]; then N=$1; shift; fi
 INVDIFF=${INVDIFF:-build/invdiff}
 mkdir -p "$OUT"
 "$INVDIFF" "$@" sample -m "$MODEL" -p all -n "$N" --seed 7 -o "$OUT/samples.png" --per-image "$OUT/images" -q
-python3 "$(dirname "$0")/fd_split.py" "$DATA" "$OUT/images" "$OUT/sets" > "$OUT/composition.tsv"
+# Each image's colour and prompt, as eval's colour oracle judges them (per_image.csv).
+"$INVDIFF" "$@" eval --data "$DATA" --images "$OUT/images" -o "$OUT/eval/judged" --classifier "$CLS" -q > /dev/null
+python3 "$(dirname "$0")/fd_split.py" "$DATA" "$OUT/images" "$OUT/eval/judged/per_image.csv" "$OUT/sets" > "$OUT/composition.tsv"
 {
   echo "| images | n | FD generated | FD real, same composition | faithfulness generated / real |"
   echo "|---|---|---|---|---|"

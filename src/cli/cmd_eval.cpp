@@ -20,7 +20,7 @@ void add_eval_command(CLI::App& app, GlobalOptions& g) {
   auto o = std::make_shared<Opts>();
   auto& e = o->e;
   cmd->add_option("--data", e.data_dir, "dataset directory; its reference split is the reference set")->required();
-  cmd->add_option("-o,--out", o->out, "output directory (metrics.json, metrics.md, samples.png)")->capture_default_str();
+  cmd->add_option("-o,--out", o->out, "output directory (metrics.json, metrics.md, samples.png, per_image.csv)")->capture_default_str();
   auto* m = cmd->add_option("-m,--model", e.model, "model to sample from (checkpoint, guided model or diffusers folder)");
   auto* im = cmd->add_option("--images", e.images_dir, "folder of PNG images to evaluate instead");
   auto* rf = cmd->add_flag("--reference", e.reference, "evaluate half of the real reference split against the other half");
@@ -72,7 +72,7 @@ void add_eval_command(CLI::App& app, GlobalOptions& g) {
     std::printf("bias %s  purity %s  faithfulness %s  FD %.4g  KID %.4g  precision %s  recall %s\n", show("bias").c_str(),
                 show("purity").c_str(), show("faithfulness").c_str(), j["fd"].get<double>(), j["kid"].get<double>(),
                 show("precision").c_str(), show("recall").c_str());
-    std::printf("wrote %s/metrics.json, metrics.md, samples.png\n", o->out.c_str());
+    std::printf("wrote %s/metrics.json, metrics.md, samples.png, per_image.csv\n", o->out.c_str());
   });
 }
 

@@ -12,6 +12,7 @@
 #include <optional>
 #include <stdexcept>
 
+#include "core/csv.h"
 #include "core/fs.h"
 #include "data/dataset.h"
 #include "data/image_io.h"
@@ -100,6 +101,8 @@ Classifier resolve_classifier(const EvalOptions& opt, const ImageDataset& ref, c
 struct EvalSet {
   at::Tensor images;
   std::vector<int64_t> prompt;
+  std::vector<std::string> image_id;    // per image: its file, "<prompt>#<k>" (a model's), "ref:<row>"
+  std::vector<std::string> image_seed;  // per image: its noise seed (a model's), else ""
   at::Tensor reference;  // the reference images the set is compared with
   nlohmann::json generation;
   std::string source;
@@ -150,6 +153,10 @@ PendingModel prepare_model(const EvalOptions& opt, const ImageDataset& ref, cons
 }
 
 void sample_model(PendingModel& pm, const EvalOptions& opt, const c10::Device& device) {
+  for (const auto& k : image_keys(pm.labels, pm.m.class_names(), opt.gen.sampler.seed)) {
+    pm.set.image_id.push_back(k.prompt + "#" + std::to_string(k.index));
+    pm.set.image_seed.push_back(std::to_string(k.seed));
+  }
   pm.set.images = generate(pm.m.eps, pm.m.schedule(), pm.m.null_class, pm.labels,
                            {pm.m.channels, pm.m.image_size, pm.m.image_size}, opt.gen, device, opt.progress,
                            pm.m.class_names());
@@ -166,6 +173,8 @@ EvalSet from_folder(const EvalOptions& opt, const ImageDataset& ref) {
                                "' is not a class of " + opt.data_dir + " (" + join_names(ref.class_names) + ")");
     s.prompt.push_back(k);
   }
+  s.image_id = pi.files;
+  s.image_seed.assign(pi.files.size(), "");
   s.images = pi.images;
   s.reference = ref.images;
   s.generation = {{"images", opt.images_dir}, {"prompts_from", opt.images_csv.empty() ? "png text chunks" : opt.images_csv}};
@@ -186,6 +195,8 @@ EvalSet from_reference(const EvalOptions& opt, const ImageDataset& ref) {
   s.images = to_unit_range(ref.images.index_select(0, a));  // scored as generated images are: floats
   auto la = ref.labels.index_select(0, a).contiguous();
   s.prompt.assign(la.data_ptr<int64_t>(), la.data_ptr<int64_t>() + la.numel());
+  for (int64_t i = 0; i < a.size(0); ++i) s.image_id.push_back("ref:" + std::to_string(a[i].item<int64_t>()));
+  s.image_seed.assign(s.image_id.size(), "");
   s.reference = ref.images.index_select(0, b);
   s.generation = {{"reference_halves", true}, {"seed", opt.seed}};
   s.source = "reference";
@@ -277,6 +288,7 @@ nlohmann::json evaluate(const EvalOptions& opt, const std::string& out_dir, cons
     std::vector<std::string> names;
     nlohmann::json describe;
     BiasReport report;
+    std::vector<int64_t> values;  // per image: index into names, -1 unclassifiable
   };
   std::vector<Judged> judged;
   std::vector<int64_t> present_index(P, -1);
@@ -286,6 +298,7 @@ nlohmann::json evaluate(const EvalOptions& opt, const std::string& out_dir, cons
     std::vector<int64_t> av(a.data_ptr<int64_t>(), a.data_ptr<int64_t>() + a.numel()), pv;
     for (int64_t p : set.prompt) pv.push_back(present_index[p]);
     jd.report = bias_report(pv, av, static_cast<int64_t>(present.size()), static_cast<int64_t>(jd.names.size()));
+    jd.values = std::move(av);
     judged.push_back(std::move(jd));
   };
   bool colour_judged = false;
@@ -381,7 +394,27 @@ nlohmann::json evaluate(const EvalOptions& opt, const std::string& out_dir, cons
   }();
   j["seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
+  // One row per image, for error analysis and for splitting a set by what was judged in it.
+  CsvTable rows;
+  rows.header = {"image", "prompt", "seed", "predicted", "faithful"};
+  for (const auto& jd : judged) rows.header.push_back(jd.column);
+  if (purity.defined()) rows.header.push_back("purity");
+  auto pred_c = pred.contiguous();
+  const int64_t* pr_p = pred_c.data_ptr<int64_t>();
+  for (size_t i = 0; i < set.prompt.size(); ++i) {
+    std::vector<std::string> r = {set.image_id.at(i), names[set.prompt[i]], set.image_seed.at(i), names[pr_p[i]],
+                                  pr_p[i] == set.prompt[i] ? "1" : "0"};
+    for (const auto& jd : judged) r.push_back(jd.values[i] < 0 ? "" : jd.names[jd.values[i]]);
+    if (purity.defined()) {
+      char buf[32];
+      std::snprintf(buf, sizeof buf, "%.4f", purity[static_cast<int64_t>(i)].item<double>());
+      r.push_back(buf);
+    }
+    rows.rows.push_back(std::move(r));
+  }
+
   ensure_dir(out_dir);
+  write_csv(join_path(out_dir, "per_image.csv"), rows);
   write_sample_grid(join_path(out_dir, "samples.png"), set.images, set.prompt, present, set.generation);
   atomic_write_text(join_path(out_dir, "metrics.json"), j.dump(2) + "\n");
   atomic_write_text(join_path(out_dir, "metrics.md"), metrics_markdown(j));

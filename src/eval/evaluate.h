@@ -1,6 +1,7 @@
 // `invdiff eval`: one function that scores a set of images - sampled from a model, read from a
 // folder, or the real reference split itself - with every metric of docs/evaluation.md and writes
-// OUT/metrics.json, OUT/metrics.md and OUT/samples.png. The CLI and `run` / `bench` call it.
+// OUT/metrics.json, OUT/metrics.md, OUT/samples.png and OUT/per_image.csv (one row per image: its
+// id, prompt, seed, the judge's class, faithful 0/1, each judged attribute's value, purity). The CLI and `run` / `bench` call it.
 #pragma once
 #include <cmath>
 #include <cstdint>
@@ -48,7 +49,7 @@ struct EvalOptions {
 // the evaluations of one run.
 std::string default_classifier_dir(const std::string& out_dir);
 
-// Writes OUT/metrics.json (returned), OUT/metrics.md and OUT/samples.png.
+// Writes OUT/metrics.json (returned), OUT/metrics.md, OUT/samples.png and OUT/per_image.csv.
 nlohmann::json evaluate(const EvalOptions& opt, const std::string& out_dir, const c10::Device& device);
 
 }  // namespace invdiff

@@ -21,6 +21,7 @@
 #include "eval/evaluate.h"
 #include "fixtures.h"
 #include "invdiff/debias.h"
+#include "sampling/generate.h"
 #include "train/checkpoint.h"
 
 using namespace invdiff;
@@ -107,6 +108,30 @@ TEST_F(EvalTest, BiasOfRealBiasedImagesMatchesTheirMetadata) {
   EXPECT_NEAR(j["bias"].get<double>(), expect, 1e-12);
   EXPECT_GT(j["bias"].get<double>(), 0.5);  // rho = 0.9: the split is strongly biased
   EXPECT_EQ(j["generation"]["prompts_from"], csv);
+
+  // per_image.csv: one row per file, the oracle's colour equal to the metadata's, purity 1 (real
+  // images are one colour), faithful exactly when the judge's class is the prompt.
+  auto rows = read_csv(path("out_train/per_image.csv"));
+  EXPECT_EQ(rows.header, (std::vector<std::string>{"image", "prompt", "seed", "predicted", "faithful", "colour_name",
+                                                     "purity"}));
+  ASSERT_EQ(rows.rows.size(), meta.rows.size());
+  std::map<std::string, std::string> colour_of, class_of;
+  for (const auto& r : meta.rows) {
+    std::string f = fs::path(r[meta.column("file")]).filename().string();
+    colour_of[f] = r[kc];
+    class_of[f] = r[cc];
+  }
+  int64_t faithful = 0;
+  for (const auto& r : rows.rows) {
+    ASSERT_TRUE(colour_of.count(r[0])) << r[0];
+    EXPECT_EQ(r[1], class_of[r[0]]);
+    EXPECT_EQ(r[2], "");  // a folder's images have no seed
+    EXPECT_EQ(r[4], r[3] == r[1] ? "1" : "0");
+    EXPECT_EQ(r[5], colour_of[r[0]]) << r[0];
+    EXPECT_EQ(r[6], "1.0000");
+    faithful += r[4] == "1";
+  }
+  EXPECT_NEAR(double(faithful) / rows.rows.size(), j["faithfulness"].get<double>(), 1e-12);
 }
 
 TEST_F(EvalTest, AttributeClassifierReplacesTheOracle) {
@@ -192,6 +217,12 @@ TEST_F(EvalTest, SamplesFromAModel) {
   EXPECT_EQ(j["generation"]["seed"], 5);
   EXPECT_EQ(j["generation"]["sampling_method"], "ddim");
   EXPECT_EQ(j["per_prompt"]["Bag"]["n"], 3);
+  // per_image.csv names each image by prompt and index with the seed it was drawn from.
+  auto rows = read_csv(path("out_model/per_image.csv"));
+  ASSERT_EQ(rows.rows.size(), 12u);
+  EXPECT_EQ(rows.rows[4][0], "Trouser#1");
+  EXPECT_EQ(rows.rows[4][1], "Trouser");
+  EXPECT_EQ(rows.rows[4][2], std::to_string(image_seed(5, "Trouser", 1)));
   // Same seed, same images, same metrics.
   auto again = evaluate(o, path("out_model2"), torch::kCPU);
   EXPECT_EQ(again["fd"], j["fd"]);
