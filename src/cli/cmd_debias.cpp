@@ -53,6 +53,8 @@ void add_debias_command(CLI::App& app, GlobalOptions& g) {
   cmd->add_option("--small-ch", o->gcfg.small_channels, "small: base channels of G (0: half the base's)")->capture_default_str();
   cmd->add_option("--lambda", o->dcfg.lambda, "weight of the variance of group losses")->check(non_negative())->capture_default_str();
   cmd->add_flag("--relative-variance", o->dcfg.relative_variance, "penalise Var_g / mean_g^2 (scale-free) instead of Var_g");
+  cmd->add_flag("--variance-within-condition", o->dcfg.variance_within_condition,
+                "penalise the variance among each prompt's groups (mean over prompts) instead of among all groups");
   cmd->add_option("--t-range", o->t_range, "draw t from [lo, hi) (invdiff recipe: 400,900; official: the whole schedule)")->delimiter(',')->expected(2);
   add_enum(cmd, "--t-sampling", o->dcfg.t_sampling,
            "t within the range: uniform, or profile (by the base's group-loss spread per bin, measured first)");

@@ -108,6 +108,8 @@ DebiasResult debias_train(const ImageDataset& data, const at::Tensor& W_in, cons
     load_optimizer(run.checkpoint(), opt);
   }
 
+  const at::Tensor group_condition =
+      cfg.variance_within_condition && W.defined() ? group_conditions(W, data.labels) : at::Tensor();
   BatchSampler sampler(data.size(), cfg.batch_size, cfg.seed);
   const at::Tensor draw_p =
       cfg.balance_batches
@@ -187,7 +189,7 @@ DebiasResult debias_train(const ImageDataset& data, const at::Tensor& W_in, cons
     set_adamw_lr(opt, lr);
     auto xt = sched.q_sample(x0, t, eps);
     auto eps_hat = gm.forward(xt, t, y, r);  // base under NoGradGuard inside
-    auto obj = group_objective(per_sample_mse(eps_hat, eps), w, cfg.lambda, cfg.relative_variance);
+    auto obj = group_objective(per_sample_mse(eps_hat, eps), w, cfg.lambda, cfg.relative_variance, group_condition);
     opt.zero_grad();
     obj.total.backward();
     double loss_v = obj.total.item<double>();

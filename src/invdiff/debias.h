@@ -28,6 +28,10 @@ struct DebiasConfig : OptimConfig {
   DebiasConfig() { steps = 4000; }  // p_uncond: G must also learn the null condition (CFG)
   double lambda = 1.0;              // weight of Var_g(L_g)
   bool relative_variance = false;   // lambda * Var / mean^2 instead of lambda * Var
+  // Var among the groups of each condition (averaged over conditions) instead of among all
+  // groups: with groups crossed with the class, the plain Var also counts how much harder one
+  // prompt is than another, which G_psi could only lower by serving the easy prompts worse.
+  bool variance_within_condition = false;
   int t_lo = 0;                     // t drawn from [t_lo, t_hi)
   std::optional<int> t_hi;          // unset: T
   // Group-balanced batches: sample i is drawn (with replacement) with probability
@@ -45,7 +49,7 @@ struct DebiasConfig : OptimConfig {
   double profile_floor = 0.1;       // profile: share of the draws spread uniformly over the bins
   double profile_power = 1.0;       // profile: draws in proportion to spread^power
 };
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(DebiasConfig, INVDIFF_OPTIM_FIELDS, lambda, relative_variance, t_lo, t_hi,
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(DebiasConfig, INVDIFF_OPTIM_FIELDS, lambda, relative_variance, variance_within_condition, t_lo, t_hi,
                                                 balance_batches, balance_within_condition, t_sampling, profile_bins, profile_samples,
                                                 profile_floor, profile_power)
 

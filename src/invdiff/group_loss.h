@@ -21,6 +21,16 @@ struct GroupObjective {
 // l [B] per-sample losses, w [B, G] group weights (same dtype); w undefined: plain mean (the
 // ERM control), reported as one group. relative: lambda * Var_g / mean_g^2, scale-free (with an
 // eps-MSE of ~0.03 the absolute variance is ~1e-5 and lambda = 1 barely acts).
-GroupObjective group_objective(const at::Tensor& l, const at::Tensor& w, double lambda, bool relative = false);
+// group_condition [G] (int64, optional): each group's condition, -1 for a group whose rows span
+// several. Given, the variance term is the mean over conditions holding >= 2 present groups of
+// the variance among those groups (relative: each over its own mean^2), so differences between
+// prompts, which no guidance should equalise, are not penalised; no such condition: 0.
+GroupObjective group_objective(const at::Tensor& l, const at::Tensor& w, double lambda, bool relative = false,
+                               const at::Tensor& group_condition = {});
+
+// Each column of W [N, G]'s condition: the one label all its weighted rows share, else -1 (a
+// column with no weight: -1). For groups crossed with the class, and for class x attribute
+// oracle groups, every column has one.
+at::Tensor group_conditions(const at::Tensor& W, const at::Tensor& labels);
 
 }  // namespace invdiff

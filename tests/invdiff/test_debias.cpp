@@ -40,6 +40,39 @@ TEST(GroupLoss, HandExampleWithAnAbsentGroup) {
   EXPECT_NEAR(group_objective(l, w, 2.0, true).var_term.item<double>(), 2 * (121.0 / 72) / std::pow(29.0 / 12, 2), 1e-8);
 }
 
+// Four one-hot groups, two per condition: l = [1, 3, 2, 6, 5, 5] with rows in groups
+// 0, 0, 1, 2, 3, 3 and conditions [0, 0, 1, 1]: L = [2, 2, 6, 5]. Within condition 0:
+// Var(2, 2) = 0; within 1: Var(6, 5) = 1/2; mean over conditions 1/4, lambda 4: 1.
+// Across all groups: Var(2, 2, 6, 5) = (4 + 4 + 36 + 25 - 4 * 3.75^2) / 3 = 4.25, times 4: 17.
+TEST(GroupLoss, WithinConditionVarianceIgnoresDifferencesBetweenConditions) {
+  auto l = torch::tensor({1.0, 3.0, 2.0, 6.0, 5.0, 5.0}, torch::kFloat64);
+  auto w = torch::zeros({6, 4}, torch::kFloat64);
+  const int64_t g[] = {0, 0, 1, 2, 3, 3};
+  for (int64_t i = 0; i < 6; ++i) w[i][g[i]] = 1.0;
+  // (Group losses carry the 1e-9 of their weight sum's guard: tolerance 1e-7.)
+  auto cond = torch::tensor({0, 0, 1, 1}, torch::kInt64);
+  auto o = group_objective(l, w, 4.0, false, cond);
+  EXPECT_NEAR(o.mean_term.item<double>(), 3.75, 1e-7);
+  EXPECT_NEAR(o.var_term.item<double>(), 1.0, 1e-7);
+  EXPECT_NEAR(group_objective(l, w, 4.0).var_term.item<double>(), 4 * (69 - 4 * 3.75 * 3.75) / 3, 1e-7);
+  // Relative: condition 1's Var / mean^2 = 0.5 / 5.5^2; condition 0's is 0; mean, times 4.
+  EXPECT_NEAR(group_objective(l, w, 4.0, true, cond).var_term.item<double>(), 4 * 0.5 / (5.5 * 5.5) / 2, 1e-7);
+  // A condition with one present group (or a group of no condition) contributes nothing.
+  auto o2 = group_objective(l, w, 4.0, false, torch::tensor({0, 1, -1, 2}, torch::kInt64));
+  EXPECT_EQ(o2.var_term.item<double>(), 0.0);
+  EXPECT_THROW(group_objective(l, w, 4.0, false, torch::tensor({0, 1}, torch::kInt64)), std::invalid_argument);
+}
+
+TEST(GroupLoss, GroupConditionsAreTheLabelTheirRowsShare) {
+  // Rows' labels [0, 0, 1, 1]; group 0 holds rows 0-1 (label 0), group 1 rows 1-2 (mixed),
+  // group 2 row 3 (label 1, with a fractional weight), group 3 nothing.
+  auto W = torch::tensor({1.0, 0.0, 0.0, 0.0,  1.0, 1.0, 0.0, 0.0,  0.0, 1.0, 0.0, 0.0,  0.0, 0.0, 0.3, 0.0},
+                         torch::kFloat32).view({4, 4});
+  auto c = group_conditions(W, torch::tensor({0, 0, 1, 1}, torch::kInt64));
+  EXPECT_TRUE(torch::equal(c, torch::tensor({0, -1, 1, -1}, torch::kInt64)));
+  EXPECT_THROW(group_conditions(W, torch::tensor({0, 1}, torch::kInt64)), std::invalid_argument);
+}
+
 TEST(GroupLoss, OneGroupIsItsWeightedMeanAndNoGroupsIsThePlainMean) {
   auto l = torch::tensor({1.0, 2.0, 3.0, 4.0}, torch::kFloat64);
   // Only group 1 present, weights .5 .5 1 0: L = (.5 + 1 + 3) / 2 = 2.25, no variance term.
